@@ -1,0 +1,42 @@
+"""Ambient, per-thread facts for the replay-aware logger and step functions.
+
+The interpreter sets the workflow fields while it resumes a fiber; the executor sets the
+step fields while a step runs. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+import attrs
+
+__all__ = ["LogFields", "current_fields"]
+
+
+@attrs.frozen
+class LogFields:
+    """Who is logging: the execution, the operation, and whether this is a replay."""
+
+    execution_arn: str | None = None
+    replaying: bool = False
+    operation_id: str | None = None
+    operation_name: str | None = None
+    parent_id: str | None = None
+    attempt: int | None = None
+
+    def as_extra(self) -> dict[str, Any]:
+        """The fields added to every log record (omitting the unknown ones)."""
+        extra = {
+            "executionArn": self.execution_arn,
+            "operationId": self.operation_id,
+            "operationName": self.operation_name,
+            "parentId": self.parent_id,
+            "attempt": self.attempt,
+        }
+        return {k: v for k, v in extra.items() if v is not None}
+
+
+current_fields: contextvars.ContextVar[LogFields | None] = contextvars.ContextVar(
+    "orchestra_log_fields", default=None
+)

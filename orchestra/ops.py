@@ -1,0 +1,313 @@
+"""Operation descriptors: the values a workflow yields.
+
+A descriptor is an inert, immutable value. Building one does nothing; yielding it from a
+workflow asks the interpreter to run it (or to replay its checkpointed outcome)::
+
+    def greet(name: str) -> str:
+        return f"Hello, {name}!"
+
+    def workflow(event):
+        text = yield Step(greet, event)          # run greet(event) durably
+        yield Wait(Duration.seconds(2))          # sleep without paying for compute
+        return text
+
+``x = yield from Step(...)`` gives the same value, typed ``T`` for mypy. ``.attempt()``
+gives a non-raising form whose value is a :class:`returns.result.Result`.
+
+Example:
+    >>> op = Step(len, "abc", name="measure")
+    >>> op.name, op.args
+    ('measure', ('abc',))
+    >>> Wait(Duration.seconds(0))
+    Traceback (most recent call last):
+    ...
+    orchestra.errors.ValidationError: Wait duration must be at least 1 second, got 0 s
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, Generic, TypeVar, final
+
+import attrs
+from returns.result import Result
+
+from orchestra.config import (
+    Duration,
+    RetryPolicy,
+    StepSemantics,
+    as_duration,
+    check_service_duration,
+)
+from orchestra.errors import OperationError, ValidationError
+from orchestra.serde import Serde
+from orchestra.wire.models import OperationType, SubType
+
+__all__ = ["Attempt", "Child", "Op", "Step", "Wait", "check_name", "is_generator_function"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+MAX_NAME_LENGTH = 256
+
+
+def check_name(name: str | None, what: str) -> str | None:
+    """Check an operation name: 1-256 printable ASCII characters, or ``None``.
+
+    Example:
+        >>> check_name("ok name", "Step")
+        'ok name'
+        >>> check_name("caf\\u00e9", "Step")
+        Traceback (most recent call last):
+        ...
+        orchestra.errors.ValidationError: Step name 'café' has a character that is not printable ASCII at position 3
+    """
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise ValidationError(f"{what} name must be a string, got {type(name).__name__}")
+    if not name:
+        return None
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValidationError(
+            f"{what} name is {len(name)} characters long; the service allows at most "
+            f"{MAX_NAME_LENGTH}: {name[:40]!r}..."
+        )
+    for i, ch in enumerate(name):
+        if not " " <= ch <= "~":
+            raise ValidationError(
+                f"{what} name {name!r} has a character that is not printable ASCII at position {i}"
+            )
+    return name
+
+
+def is_generator_function(fn: object) -> bool:
+    """Whether ``fn`` is a generator function (a workflow or sub-workflow)."""
+    return inspect.isgeneratorfunction(fn) or inspect.isgeneratorfunction(
+        getattr(fn, "__call__", None)  # noqa: B004
+    )
+
+
+def _default_name(fn: Callable[..., Any], what: str) -> str | None:
+    name = getattr(fn, "__name__", None)
+    if not isinstance(name, str):
+        return None
+    return check_name(name[:MAX_NAME_LENGTH], what)
+
+
+class Op(Generic[T]):
+    """Base class of every descriptor; ``T`` is the value the yield gives back."""
+
+    __slots__ = ()
+
+    #: The service operation type this descriptor checkpoints as.
+    op_type: OperationType
+    #: The sub-type written on the operation.
+    sub_type: str
+
+    @property
+    def op_name(self) -> str | None:
+        """The ``Name`` written on the operation."""
+        raise NotImplementedError
+
+    def __iter__(self) -> Generator[Op[T], Any, T]:
+        """Let ``x = yield from op`` give the value typed as ``T``."""
+        value: T = yield self
+        return value
+
+    def attempt(self) -> Attempt[T]:
+        """The non-raising form: the yield gives ``Success(value)`` or ``Failure(error)``.
+
+        Example:
+            >>> Step(len, "abc").attempt().op.name
+            'len'
+        """
+        return Attempt(self)
+
+
+@final
+@attrs.frozen(init=False, repr=False)
+class Step(Op[T]):
+    """Run ``fn(*args, **kwargs)`` once, durably, and checkpoint its result.
+
+    Args:
+        fn: a plain function (it runs on a worker thread).
+        *args: positional arguments for ``fn``; they must not change between replays.
+        name: the operation name (default: ``fn.__name__``).
+        retry: when to retry a failure (default: :meth:`RetryPolicy.default`).
+        semantics: at-least-once (default) or at-most-once per retry attempt.
+        serde: the payload codec (default: JSON typed by ``fn``'s return annotation).
+        kwargs: keyword arguments for ``fn``.
+
+    Example:
+        >>> Step(sum, [1, 2], retry=RetryPolicy.none()).retry.max_attempts
+        1
+    """
+
+    fn: Callable[..., T]
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    name: str | None
+    retry: RetryPolicy
+    semantics: StepSemantics
+    serde: Serde[T] | None
+
+    op_type = OperationType.STEP
+    sub_type = SubType.STEP.value
+
+    def __init__(
+        self,
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+        semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY,
+        serde: Serde[T] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise ValidationError(f"Step needs a callable, got {fn!r}")
+        if is_generator_function(fn):
+            raise ValidationError(
+                f"Step({getattr(fn, '__name__', fn)}) got a generator function: a step must be a "
+                "plain function. Use Child(...) to run a sub-workflow."
+            )
+        self.__attrs_init__(  # type: ignore[attr-defined]
+            fn,
+            args,
+            dict(kwargs or {}),
+            check_name(name, "Step") or _default_name(fn, "Step"),
+            retry if retry is not None else RetryPolicy.default(),
+            semantics,
+            serde,
+        )
+
+    @property
+    def op_name(self) -> str | None:
+        """The step's name."""
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"Step({self.name or self.fn!r})"
+
+
+@final
+@attrs.frozen(init=False, repr=False)
+class Wait(Op[None]):
+    """Suspend the workflow for a duration (1 s to 366 days), without running compute.
+
+    Example:
+        >>> Wait(Duration.minutes(1)).seconds
+        60
+        >>> Wait(90, name="cool-down").seconds
+        90
+    """
+
+    seconds: int
+    name: str | None
+
+    op_type = OperationType.WAIT
+    sub_type = SubType.WAIT.value
+
+    def __init__(self, duration: Duration | int | float, /, *, name: str | None = None) -> None:
+        seconds = check_service_duration(as_duration(duration, "Wait duration"), "Wait duration")
+        self.__attrs_init__(seconds, check_name(name, "Wait"))  # type: ignore[attr-defined]
+
+    @property
+    def op_name(self) -> str | None:
+        """The wait's name."""
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"Wait({self.seconds}s{', ' + repr(self.name) if self.name else ''})"
+
+
+@final
+@attrs.frozen(init=False, repr=False)
+class Child(Op[T]):
+    """Run a sub-workflow in its own child context.
+
+    ``fn`` is a generator function (a sub-workflow: its operations are checkpointed under
+    the child context) or a plain function (it runs as one step inside the context). Once
+    the child succeeded, replays return its checkpointed result without running it again.
+
+    A *virtual* child (``virtual=True``) checkpoints no context of its own: its operations
+    report the enclosing context as their parent, while their ids still derive from the
+    child's position.
+
+    Example:
+        >>> def sub(x):
+        ...     y = yield Step(abs, x)
+        ...     return y
+        >>> Child(sub, -3, name="abs").name
+        'abs'
+    """
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    name: str | None
+    virtual: bool
+    serde: Serde[T] | None
+
+    op_type = OperationType.CONTEXT
+    sub_type = SubType.CHILD.value
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+        name: str | None = None,
+        virtual: bool = False,
+        serde: Serde[T] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise ValidationError(f"Child needs a callable, got {fn!r}")
+        self.__attrs_init__(  # type: ignore[attr-defined]
+            fn,
+            args,
+            dict(kwargs or {}),
+            check_name(name, "Child") or _default_name(fn, "Child"),
+            virtual,
+            serde,
+        )
+
+    @property
+    def op_name(self) -> str | None:
+        """The child context's name."""
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"Child({self.name or self.fn!r}{', virtual' if self.virtual else ''})"
+
+
+@final
+@attrs.frozen
+class Attempt(Op[Result[T, OperationError]]):
+    """Run ``op`` and give back ``Success(value)`` or ``Failure(OperationError)``.
+
+    Example:
+        >>> Attempt(Wait(5)).op_name is None
+        True
+    """
+
+    op: Op[T]
+
+    @property
+    def op_type(self) -> OperationType:  # type: ignore[override]
+        """The wrapped operation's type."""
+        return self.op.op_type
+
+    @property
+    def sub_type(self) -> str:  # type: ignore[override]
+        """The wrapped operation's sub-type."""
+        return self.op.sub_type
+
+    @property
+    def op_name(self) -> str | None:
+        """The wrapped operation's name."""
+        return self.op.op_name

@@ -1,0 +1,1 @@
+"""The imperative shell: invocations, the step executor, the checkpoint writer."""

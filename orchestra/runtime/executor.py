@@ -1,0 +1,66 @@
+"""Runs step functions on a thread pool and reports their outcomes to the invocation.
+
+Each step runs with its :class:`StepContext` available through :func:`step_context`, and
+with log fields (operation id, name, attempt) that the replay-aware logger adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+
+from orchestra._context import LogFields, current_fields
+from orchestra._steps import StepContext, step_context_var
+from orchestra.interpreter.commands import RunStep
+
+__all__ = ["StepExecutor"]
+
+#: Receives ``(op_id, value, error)``; ``error`` is a BaseException for a crash.
+Report = Callable[[str, Any, BaseException | None], None]
+
+
+class StepExecutor:
+    """A thread pool for step functions."""
+
+    def __init__(self, max_workers: int = 32) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="orchestra-step")
+
+    def submit(self, command: RunStep, execution_arn: str, report: Report) -> None:
+        """Run ``command`` in the pool; call ``report`` with its outcome."""
+        self._pool.submit(self._run, command, execution_arn, report)
+
+    @staticmethod
+    def _run(command: RunStep, execution_arn: str, report: Report) -> None:
+        ctx = StepContext(
+            operation_id=command.op_id,
+            name=command.name,
+            attempt=command.attempt,
+            execution_arn=execution_arn,
+        )
+        fields = LogFields(
+            execution_arn,
+            replaying=False,
+            operation_id=command.op_id,
+            operation_name=command.name,
+            parent_id=command.parent_id,
+            attempt=command.attempt,
+        )
+        ctx_token = step_context_var.set(ctx)
+        fields_token = current_fields.set(fields)
+        try:
+            value = command.fn(*command.args, **command.kwargs)
+        except BaseException as exc:  # a crash (SystemExit) is reported too
+            report(command.op_id, None, exc)
+        else:
+            report(command.op_id, value, None)
+        finally:
+            current_fields.reset(fields_token)
+            step_context_var.reset(ctx_token)
+
+    def shutdown(self) -> None:
+        """Stop accepting steps (running ones finish in the background)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+

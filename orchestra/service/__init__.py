@@ -1,0 +1,1 @@
+"""Where checkpoints go: the real Lambda service (boto3) or the local emulator."""

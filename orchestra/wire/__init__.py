@@ -1,0 +1,1 @@
+"""The service's data model and its converter."""

@@ -1,0 +1,125 @@
+"""The single cattrs converter between wire models and the service's dictionaries.
+
+Keys are PascalCase, ``None`` fields are omitted, unknown keys are tolerated, and
+timestamps are epoch milliseconds on the way out (the invocation event's format) and
+either epoch milliseconds or ``datetime`` (as boto3 returns them) on the way in.
+
+Example:
+    >>> from orchestra.wire.models import OperationUpdate, OperationType, OperationAction
+    >>> to_wire(OperationUpdate(id="a", type=OperationType.WAIT, action=OperationAction.START))
+    {'Id': 'a', 'Type': 'WAIT', 'Action': 'START'}
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from orchestra.wire.models import (
+    Event,
+    EventDetails,
+    ExecutionStatus,
+    InvocationStatus,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+)
+
+__all__ = ["converter", "from_wire", "pascal", "to_wire"]
+
+T = TypeVar("T")
+
+converter = cattrs.Converter()
+
+
+def pascal(name: str) -> str:
+    """Return the service's PascalCase spelling of a snake_case field name.
+
+    Example:
+        >>> pascal("next_attempt_delay_seconds")
+        'NextAttemptDelaySeconds'
+    """
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def _datetime_from_wire(value: Any, _: type) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    raise TypeError(f"expected epoch milliseconds or a datetime, got {type(value).__name__}")
+
+
+def _datetime_to_wire(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+converter.register_structure_hook(datetime, _datetime_from_wire)
+for _enum in (OperationType, OperationStatus, OperationAction, InvocationStatus, ExecutionStatus):
+    converter.register_unstructure_hook(_enum, lambda v: v.value)
+converter.register_unstructure_hook(datetime, _datetime_to_wire)
+
+
+def _unstructure_factory(cls: type) -> Any:
+    overrides = {f.name: override(rename=pascal(f.name)) for f in attrs.fields(cls)}
+    return make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **overrides)
+
+
+def _structure_factory(cls: type) -> Any:
+    overrides = {f.name: override(rename=pascal(f.name)) for f in attrs.fields(cls)}
+    return make_dict_structure_fn(cls, converter, **overrides)
+
+
+def _is_wire_model(cls: type) -> bool:
+    return attrs.has(cls) and cls.__module__ == "orchestra.wire.models" and cls is not Event
+
+
+converter.register_unstructure_hook_factory(_is_wire_model, _unstructure_factory)
+converter.register_structure_hook_factory(_is_wire_model, _structure_factory)
+
+
+def _event_to_wire(event: Event) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "EventType": event.event_type,
+        "EventId": event.event_id,
+        "EventTimestamp": _datetime_to_wire(event.event_timestamp),
+    }
+    for field in ("sub_type", "id", "name", "parent_id"):
+        value = getattr(event, field)
+        if value is not None:
+            out[pascal(field)] = value
+    out[f"{event.event_type}Details"] = converter.unstructure(event.details, EventDetails)
+    return out
+
+
+def _event_from_wire(data: dict[str, Any], _: type) -> Event:
+    event_type = data["EventType"]
+    details = data.get(f"{event_type}Details") or {}
+    return Event(
+        event_type=event_type,
+        event_id=int(data["EventId"]),
+        event_timestamp=_datetime_from_wire(data["EventTimestamp"], datetime),
+        details=converter.structure(details, EventDetails),
+        sub_type=data.get("SubType"),
+        id=data.get("Id"),
+        name=data.get("Name"),
+        parent_id=data.get("ParentId"),
+    )
+
+
+converter.register_unstructure_hook(Event, _event_to_wire)
+converter.register_structure_hook(Event, _event_from_wire)
+
+
+def to_wire(value: Any) -> Any:
+    """Unstructure a wire model (or a list of them) into the service's dictionaries."""
+    return converter.unstructure(value)
+
+
+def from_wire(data: Any, cls: type[T]) -> T:
+    """Structure the service's dictionaries into wire model ``cls``."""
+    return converter.structure(data, cls)

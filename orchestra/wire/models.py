@@ -1,0 +1,340 @@
+"""The durable-execution service's data model, as frozen attrs classes.
+
+Field names are snake_case; :mod:`orchestra.wire.converter` maps them to the service's
+PascalCase dictionaries. The models carry no serialisation code of their own.
+
+Example:
+    >>> op = Operation(id="a1", type=OperationType.STEP, status=OperationStatus.STARTED)
+    >>> op.is_terminal
+    False
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+
+class OperationType(enum.StrEnum):
+    """The kind of a checkpointed operation."""
+
+    EXECUTION = "EXECUTION"
+    CONTEXT = "CONTEXT"
+    STEP = "STEP"
+    WAIT = "WAIT"
+    CALLBACK = "CALLBACK"
+    CHAINED_INVOKE = "CHAINED_INVOKE"
+
+
+class OperationStatus(enum.StrEnum):
+    """The status of a checkpointed operation."""
+
+    STARTED = "STARTED"
+    PENDING = "PENDING"
+    READY = "READY"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        OperationStatus.SUCCEEDED,
+        OperationStatus.FAILED,
+        OperationStatus.CANCELLED,
+        OperationStatus.TIMED_OUT,
+        OperationStatus.STOPPED,
+    }
+)
+
+
+class OperationAction(enum.StrEnum):
+    """What an update does to an operation."""
+
+    START = "START"
+    SUCCEED = "SUCCEED"
+    FAIL = "FAIL"
+    RETRY = "RETRY"
+    CANCEL = "CANCEL"
+
+
+class SubType(enum.StrEnum):
+    """Sub-types orchestra writes (the service accepts any short string)."""
+
+    STEP = "Step"
+    WAIT_FOR_CONDITION = "WaitForCondition"
+    WAIT = "Wait"
+    CALLBACK = "Callback"
+    CHAINED_INVOKE = "ChainedInvoke"
+    CHILD = "RunInChildContext"
+    WAIT_FOR_CALLBACK = "WaitForCallback"
+    MAP = "Map"
+    MAP_ITERATION = "MapIteration"
+    PARALLEL = "Parallel"
+    PARALLEL_BRANCH = "ParallelBranch"
+
+
+class InvocationStatus(enum.StrEnum):
+    """The status a handler returns for one invocation."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    PENDING = "PENDING"
+
+
+class ExecutionStatus(enum.StrEnum):
+    """The status of a whole durable execution."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+
+
+@attrs.frozen
+class ErrorObject:
+    """An error as the service stores it."""
+
+    error_message: str | None = None
+    error_type: str | None = None
+    error_data: str | None = None
+    stack_trace: list[str] | None = None
+
+
+@attrs.frozen
+class ExecutionDetails:
+    """Details of the EXECUTION operation."""
+
+    input_payload: str | None = None
+
+
+@attrs.frozen
+class ContextDetails:
+    """Details of a CONTEXT operation."""
+
+    replay_children: bool | None = None
+    result: str | None = None
+    error: ErrorObject | None = None
+
+
+@attrs.frozen
+class StepDetails:
+    """Details of a STEP operation."""
+
+    attempt: int | None = None
+    next_attempt_timestamp: datetime | None = None
+    result: str | None = None
+    error: ErrorObject | None = None
+
+
+@attrs.frozen
+class WaitDetails:
+    """Details of a WAIT operation."""
+
+    scheduled_end_timestamp: datetime | None = None
+
+
+@attrs.frozen
+class CallbackDetails:
+    """Details of a CALLBACK operation."""
+
+    callback_id: str | None = None
+    result: str | None = None
+    error: ErrorObject | None = None
+
+
+@attrs.frozen
+class ChainedInvokeDetails:
+    """Details of a CHAINED_INVOKE operation."""
+
+    result: str | None = None
+    error: ErrorObject | None = None
+
+
+@attrs.frozen
+class Operation:
+    """One operation of an execution's state, as the service returns it."""
+
+    id: str
+    type: OperationType
+    status: OperationStatus
+    start_timestamp: datetime | None = None
+    end_timestamp: datetime | None = None
+    parent_id: str | None = None
+    name: str | None = None
+    sub_type: str | None = None
+    execution_details: ExecutionDetails | None = None
+    context_details: ContextDetails | None = None
+    step_details: StepDetails | None = None
+    wait_details: WaitDetails | None = None
+    callback_details: CallbackDetails | None = None
+    chained_invoke_details: ChainedInvokeDetails | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the operation has reached a final status."""
+        return self.status in TERMINAL_STATUSES
+
+
+@attrs.frozen
+class ContextOptions:
+    """Options of a CONTEXT update."""
+
+    replay_children: bool | None = None
+
+
+@attrs.frozen
+class StepOptions:
+    """Options of a STEP RETRY update."""
+
+    next_attempt_delay_seconds: int | None = None
+
+
+@attrs.frozen
+class WaitOptions:
+    """Options of a WAIT START update."""
+
+    wait_seconds: int | None = None
+
+
+@attrs.frozen
+class CallbackOptions:
+    """Options of a CALLBACK START update."""
+
+    timeout_seconds: int | None = None
+    heartbeat_timeout_seconds: int | None = None
+
+
+@attrs.frozen
+class ChainedInvokeOptions:
+    """Options of a CHAINED_INVOKE START update."""
+
+    function_name: str
+    tenant_id: str | None = None
+
+
+@attrs.frozen
+class OperationUpdate:
+    """One change the SDK asks the service to record."""
+
+    id: str
+    type: OperationType
+    action: OperationAction
+    parent_id: str | None = None
+    name: str | None = None
+    sub_type: str | None = None
+    payload: str | None = None
+    error: ErrorObject | None = None
+    context_options: ContextOptions | None = None
+    step_options: StepOptions | None = None
+    wait_options: WaitOptions | None = None
+    callback_options: CallbackOptions | None = None
+    chained_invoke_options: ChainedInvokeOptions | None = None
+
+
+@attrs.frozen
+class ExecutionState:
+    """A page of operations, with a marker for the next page."""
+
+    operations: list[Operation] = attrs.field(factory=list)
+    next_marker: str | None = None
+
+
+@attrs.frozen
+class InvocationInput:
+    """The event Lambda passes to a durable function's handler."""
+
+    durable_execution_arn: str
+    checkpoint_token: str
+    initial_execution_state: ExecutionState = attrs.field(factory=ExecutionState)
+    updated_operation_ids: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class InvocationOutput:
+    """What a durable function's handler returns."""
+
+    status: InvocationStatus
+    result: str | None = None
+    error: ErrorObject | None = None
+
+
+@attrs.frozen
+class CheckpointResponse:
+    """The service's answer to ``CheckpointDurableExecution``."""
+
+    new_execution_state: ExecutionState = attrs.field(factory=ExecutionState)
+    checkpoint_token: str | None = None
+
+
+# --- history events (GetDurableExecutionHistory) -------------------------------------------
+
+
+@attrs.frozen
+class EventPayload:
+    """A result or input payload in a history event."""
+
+    truncated: bool
+    payload: str | None = None
+
+
+@attrs.frozen
+class EventError:
+    """An error in a history event."""
+
+    payload: ErrorObject | None
+    truncated: bool
+
+
+@attrs.frozen
+class RetryDetails:
+    """Attempt information on StepSucceeded / StepFailed events."""
+
+    current_attempt: int | None = None
+    next_attempt_delay_seconds: int | None = None
+
+
+@attrs.frozen
+class EventDetails:
+    """Every details field an event may carry; each event fills the ones of its type."""
+
+    input: EventPayload | None = None
+    result: EventPayload | None = None
+    error: EventError | None = None
+    retry_details: RetryDetails | None = None
+    execution_timeout: int | None = None
+    duration: int | None = None
+    scheduled_end_timestamp: datetime | None = None
+    callback_id: str | None = None
+    timeout: int | None = None
+    heartbeat_timeout: int | None = None
+    function_name: str | None = None
+    tenant_id: str | None = None
+    executed_version: str | None = None
+    durable_execution_arn: str | None = None
+    start_timestamp: datetime | None = None
+    end_timestamp: datetime | None = None
+    request_id: str | None = None
+
+
+@attrs.frozen
+class Event:
+    """One GetDurableExecutionHistory event.
+
+    The details are held in one :class:`EventDetails`; the converter writes them under the
+    key ``<EventType>Details``, as the service does.
+    """
+
+    event_type: str
+    event_id: int
+    event_timestamp: datetime
+    details: EventDetails
+    sub_type: str | None = None
+    id: str | None = None
+    name: str | None = None
+    parent_id: str | None = None
