@@ -29,7 +29,7 @@ class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
         super().__init__(logger, {})
         self.log_replay = log_replay
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 (logging's spelling)
+    def isEnabledFor(self, level: int) -> bool:
         """Whether a record at ``level`` would be emitted now (never while replaying)."""
         fields = current_fields.get()
         if fields is not None and fields.replaying and not self.log_replay:

@@ -55,9 +55,7 @@ class Duration:
     @total_seconds.validator
     def _check(self, _: attrs.Attribute[int], value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError(
-                f"Duration must be a whole number of seconds, got {value!r}"
-            )
+            raise ValidationError(f"Duration must be a whole number of seconds, got {value!r}")
         if value < 0:
             raise ValidationError(f"Duration cannot be negative, got {value} s")
 
@@ -217,7 +215,7 @@ class RetryPolicy:
 
     @classmethod
     def critical(cls) -> RetryPolicy:
-        """10 attempts, 1 s growing ×1.5 to at most 60 s, no jitter."""
+        """10 attempts, 1 s growing by 1.5x to at most 60 s, no jitter."""
         return cls(
             max_attempts=10,
             initial_delay=Duration(1),

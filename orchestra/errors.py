@@ -162,8 +162,9 @@ def error_object(error: BaseException) -> ErrorObject:
     any other exception is typed by its class name with ``str(error)`` as message.
 
     Example:
-        >>> error_object(KeyError("nope"))
-        ErrorObject(error_message="'nope'", error_type='KeyError', error_data=None, stack_trace=None)
+        >>> err = error_object(KeyError("nope"))
+        >>> err.error_type, err.error_message
+        ('KeyError', "'nope'")
     """
     if isinstance(error, OperationError):
         return ErrorObject(
@@ -200,4 +201,3 @@ def operation_error_from(
     if cause_cls is not None:
         result.__cause__ = cause_cls(error.error_message, data=error.error_data)
     return result
-

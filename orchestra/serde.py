@@ -115,7 +115,9 @@ class JsonSerde(Generic[T]):
         return f"JsonSerde({getattr(self.type_, '__name__', self.type_)})"
 
 
-payload_converter.register_unstructure_hook(set, lambda v: [payload_converter.unstructure(x) for x in v])
+payload_converter.register_unstructure_hook(
+    set, lambda v: [payload_converter.unstructure(x) for x in v]
+)
 payload_converter.register_unstructure_hook(
     frozenset, lambda v: [payload_converter.unstructure(x) for x in v]
 )

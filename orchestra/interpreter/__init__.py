@@ -1,0 +1,1 @@
+"""The pure interpreter: replay, ids, fibers and decisions (no I/O)."""

@@ -61,6 +61,7 @@ from orchestra.interpreter.history import HistoryIndex
 from orchestra.interpreter.ids import operation_id
 from orchestra.ops import Attempt, Child, Op, Step, Wait, is_generator_function
 from orchestra.serde import JsonSerde, Serde
+from orchestra.wire.converter import to_wire
 from orchestra.wire.models import (
     ContextOptions,
     ErrorObject,
@@ -216,7 +217,9 @@ class Machine:
     def _advance(self, fiber: Fiber) -> None:
         gen = fiber.gen
         while True:
-            token = current_fields.set(LogFields(self._arn, fiber.replaying, parent_id=fiber.prefix))
+            token = current_fields.set(
+                LogFields(self._arn, fiber.replaying, parent_id=fiber.prefix)
+            )
             try:
                 if fiber.error is not None:
                     error, fiber.error = fiber.error, None
@@ -257,9 +260,7 @@ class Machine:
                         "the workflow instead of changing it while executions are in flight."
                     )
                 )
-        if recorded is None or (
-            recorded.type is OperationType.STEP and not recorded.is_terminal
-        ):
+        if recorded is None or (recorded.type is OperationType.STEP and not recorded.is_terminal):
             fiber.replaying = False
 
         def deliver(value: Any, error: BaseException | None) -> None:
@@ -283,9 +284,12 @@ class Machine:
                     f"(at {fiber.position()})"
                 )
             )
-        if state is not _BLOCKED and fiber.replaying:
-            if self._history.get(operation_id(fiber.prefix, fiber.counter + 1)) is None:
-                fiber.replaying = False
+        if (
+            state is not _BLOCKED
+            and fiber.replaying
+            and self._history.get(operation_id(fiber.prefix, fiber.counter + 1)) is None
+        ):
+            fiber.replaying = False
         return state
 
     def _wake(self, fiber: Fiber, deliver: Done, value: Any, error: BaseException | None) -> None:
@@ -352,7 +356,9 @@ class Machine:
         if recorded is not None:
             status = recorded.status
             if status is OperationStatus.SUCCEEDED:
-                deliver(self._decode(serde, details.result if details else None, op_id, op.name), None)
+                deliver(
+                    self._decode(serde, details.result if details else None, op_id, op.name), None
+                )
                 return None
             if status is OperationStatus.FAILED:
                 error = operation_error_from(
@@ -506,7 +512,10 @@ class Machine:
         if recorded is not None:
             if recorded.status is OperationStatus.SUCCEEDED:
                 if not (details and details.replay_children):
-                    deliver(self._decode(serde, details.result if details else None, op_id, op.name), None)
+                    deliver(
+                        self._decode(serde, details.result if details else None, op_id, op.name),
+                        None,
+                    )
                     return None
                 replay_children = True
             elif recorded.is_terminal:
@@ -587,7 +596,7 @@ class Machine:
                 raise _ExecutionFailure(
                     WorkflowDefinitionError(f"Child {op.name!r} did not return a generator")
                 )
-            return gen  # type: ignore[no-any-return]
+            return gen
         return _single_step(Step(op.fn, *op.args, name=op.name, kwargs=op.kwargs))
 
     # --- the workflow itself -----------------------------------------------------------------
@@ -631,7 +640,7 @@ class Machine:
         self._checkpoint(update, stored)
 
     def _finish_failed(self, err: ErrorObject) -> None:
-        size = len(_ANY_SERDE.serialize({"Status": "FAILED", "Error": _error_dict(err)}))
+        size = len(_ANY_SERDE.serialize({"Status": "FAILED", "Error": to_wire(err)}))
         if size <= RESPONSE_SIZE_LIMIT:
             self.outcome = Failed(err)
             return
@@ -672,8 +681,7 @@ class Machine:
         if not isinstance(payload, str):
             raise _ExecutionFailure(
                 SerializationError(
-                    f"the serde of {_label(op_id, name)} returned {type(payload).__name__}, "
-                    "not str"
+                    f"the serde of {_label(op_id, name)} returned {type(payload).__name__}, not str"
                 )
             )
         if limit is not None:
@@ -691,7 +699,9 @@ class Machine:
     def _not_an_op(self, fiber: Fiber, yielded: Any) -> WorkflowDefinitionError:
         hint = ""
         if inspect.isgenerator(yielded):
-            hint = " It is a generator: use `yield from` to run a sub-generator inline, or Child(...)."
+            hint = (
+                " It is a generator: use `yield from` to run a sub-generator inline, or Child(...)."
+            )
         return WorkflowDefinitionError(
             f"{fiber.path} yielded {yielded!r} ({type(yielded).__name__}) after operation "
             f"#{fiber.counter}, which is not an operation; yield Step, Wait, Child, ...{hint}"
@@ -705,12 +715,3 @@ def _single_step(step: Step[Any]) -> Generator[Any, Any, Any]:
 
 def _label(op_id: str, name: str | None) -> str:
     return f"operation {name!r} (id {op_id})" if name else f"operation {op_id}"
-
-
-def _error_dict(err: ErrorObject) -> dict[str, Any]:
-    return {k: v for k, v in vars(err).items() if v is not None} if hasattr(err, "__dict__") else {
-        "ErrorMessage": err.error_message,
-        "ErrorType": err.error_type,
-        "ErrorData": err.error_data,
-        "StackTrace": err.stack_trace,
-    }

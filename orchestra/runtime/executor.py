@@ -10,7 +10,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-
 from orchestra._context import LogFields, current_fields
 from orchestra._steps import StepContext, step_context_var
 from orchestra.interpreter.commands import RunStep
@@ -25,7 +24,9 @@ class StepExecutor:
     """A thread pool for step functions."""
 
     def __init__(self, max_workers: int = 32) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="orchestra-step")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="orchestra-step"
+        )
 
     def submit(self, command: RunStep, execution_arn: str, report: Report) -> None:
         """Run ``command`` in the pool; call ``report`` with its outcome."""
@@ -62,5 +63,3 @@ class StepExecutor:
     def shutdown(self) -> None:
         """Stop accepting steps (running ones finish in the background)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-

@@ -36,10 +36,10 @@ def parse_event(event: Any) -> InvocationInput:
     Example:
         >>> parse_event({"DurableExecutionArn": "arn", "CheckpointToken": "t"}).checkpoint_token
         't'
-        >>> parse_event({"name": "x"})
+        >>> parse_event({"name": "x"})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        orchestra.errors.MalformedEventError: not a durable-execution event: missing DurableExecutionArn, CheckpointToken. Check that durability is enabled on the function (DurableConfig).
+        orchestra.errors.MalformedEventError: not a durable-execution event: missing ...
     """
     if not isinstance(event, dict):
         raise MalformedEventError(

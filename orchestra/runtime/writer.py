@@ -137,7 +137,7 @@ class CheckpointWriter:
                 if self._closing:
                     return None
                 self._cond.wait()
-            batch = []
+            batch: list[tuple[Checkpoint, dict[str, Any], float]] = []
             size = 0
             while self._queue and len(batch) < MAX_BATCH_UPDATES:
                 item_size = _size(self._queue[0][1])
@@ -172,9 +172,7 @@ class CheckpointWriter:
 
     def _send(self, batch: Sequence[Checkpoint]) -> list[Operation]:
         if self._token is None:
-            raise ServiceError(
-                "ExecutionEnded", "the execution has already completed", status=400
-            )
+            raise ServiceError("ExecutionEnded", "the execution has already completed", status=400)
         self.calls += 1
         response = self._service.checkpoint(self._arn, self._token, [c.update for c in batch])
         self._token = response.checkpoint_token

@@ -32,9 +32,7 @@ class LambdaService:
 
             self._client = boto3.client(
                 "lambda",
-                config=Config(
-                    connect_timeout=5, read_timeout=50, user_agent_extra="orchestra/0.1"
-                ),
+                config=Config(connect_timeout=5, read_timeout=50, user_agent_extra="orchestra/0.1"),
             )
         return self._client
 

@@ -63,9 +63,7 @@ class RunResult:
 
     def history_dicts(self, *, include_execution_data: bool = True) -> list[dict[str, Any]]:
         """The history in the GetDurableExecutionHistory format."""
-        return self._service.history_dicts(
-            self.arn, include_execution_data=include_execution_data
-        )
+        return self._service.history_dicts(self.arn, include_execution_data=include_execution_data)
 
 
 class LocalRunner:
@@ -89,12 +87,12 @@ class LocalRunner:
         async_bound: float = 0.05,
     ) -> None:
         self.service = service or LocalService(clock)
-        self.function_name = function_name or getattr(workflow, "__name__", "workflow")
+        self.function_name: str = function_name or str(getattr(workflow, "__name__", "workflow"))
         self.handler = lambda_handler(workflow, service=self.service, async_bound=async_bound)
 
     def run(
         self,
-        input: Any = None,  # noqa: A002 (the execution's input)
+        input: Any = None,
         *,
         name: str | None = None,
         crash_at: Iterable[int] = (),

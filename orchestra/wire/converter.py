@@ -66,12 +66,17 @@ converter.register_unstructure_hook(datetime, _datetime_to_wire)
 
 def _unstructure_factory(cls: type) -> Any:
     overrides = {f.name: override(rename=pascal(f.name)) for f in attrs.fields(cls)}
-    return make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **overrides)
+    return make_dict_unstructure_fn(
+        cls,
+        converter,
+        _cattrs_omit_if_default=True,
+        **overrides,  # type: ignore[arg-type]
+    )
 
 
 def _structure_factory(cls: type) -> Any:
     overrides = {f.name: override(rename=pascal(f.name)) for f in attrs.fields(cls)}
-    return make_dict_structure_fn(cls, converter, **overrides)
+    return make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
 
 
 def _is_wire_model(cls: type) -> bool:

@@ -64,7 +64,7 @@ MAX_EMPTY_PENDING = 3
 _EXIT_ERROR = "Runtime.ExitError"
 
 
-class InvocationKilled(BaseException):  # noqa: N818 (it emulates a process death)
+class InvocationKilled(BaseException):
     """The emulator ended the invocation at a checkpoint (crash injection)."""
 
 
@@ -111,7 +111,8 @@ class Execution:
             ):
                 return True
             if (
-                op.type in (OperationType.WAIT, OperationType.CALLBACK, OperationType.CHAINED_INVOKE)
+                op.type
+                in (OperationType.WAIT, OperationType.CALLBACK, OperationType.CHAINED_INVOKE)
                 and op.status is OperationStatus.STARTED
             ):
                 return True
@@ -196,7 +197,9 @@ class LocalService:
         """The execution's history events, in order."""
         return list(self.execution(arn).events)
 
-    def history_dicts(self, arn: str, *, include_execution_data: bool = True) -> list[dict[str, Any]]:
+    def history_dicts(
+        self, arn: str, *, include_execution_data: bool = True
+    ) -> list[dict[str, Any]]:
         """The history as GetDurableExecutionHistory ``Events`` (PascalCase dictionaries)."""
         events: list[dict[str, Any]] = to_wire(self.history(arn))
         if not include_execution_data:
@@ -357,9 +360,7 @@ class LocalService:
         ex.error = err
         ex.end_timestamp = now
         op = ex.operations[ex.execution_id]
-        ex.operations[op.id] = _evolve(
-            op, status=OperationStatus(status.value), end_timestamp=now
-        )
+        ex.operations[op.id] = _evolve(op, status=OperationStatus(status.value), end_timestamp=now)
         kind = {
             ExecutionStatus.SUCCEEDED: "ExecutionSucceeded",
             ExecutionStatus.FAILED: "ExecutionFailed",
@@ -409,9 +410,15 @@ class LocalService:
                 done = _evolve(op, status=OperationStatus.SUCCEEDED, end_timestamp=now)
                 self._store(ex, done)
                 seconds = None
-                if op.wait_details and op.wait_details.scheduled_end_timestamp and op.start_timestamp:
+                if (
+                    op.wait_details
+                    and op.wait_details.scheduled_end_timestamp
+                    and op.start_timestamp
+                ):
                     seconds = round(
-                        (op.wait_details.scheduled_end_timestamp - op.start_timestamp).total_seconds()
+                        (
+                            op.wait_details.scheduled_end_timestamp - op.start_timestamp
+                        ).total_seconds()
                     )
                 self._append(ex, completion_event(done, now, duration=seconds))
             elif op.type is OperationType.STEP and op.status is OperationStatus.PENDING:
@@ -434,7 +441,9 @@ class LocalService:
                 "ResourceNotFoundException", f"no durable execution {arn}", status=404
             )
         if ex.token is None or not secrets.compare_digest(ex.token, token):
-            raise ServiceError("InvalidParameterValueException", "Invalid checkpoint token", status=400)
+            raise ServiceError(
+                "InvalidParameterValueException", "Invalid checkpoint token", status=400
+            )
         return ex
 
     def checkpoint(
@@ -606,5 +615,3 @@ def _evolve(op: Operation, **changes: Any) -> Operation:
 
 def _evolve_event(event: Event, event_id: int) -> Event:
     return attrs.evolve(event, event_id=event_id)
-
-

@@ -93,15 +93,23 @@ def update_event(update: OperationUpdate, op: Operation, when: datetime) -> Even
     if action is OperationAction.FAIL:
         retry = RetryDetails(current_attempt=attempt) if op.type is OperationType.STEP else None
         return _event(
-            f"{family}Failed", op, when, EventDetails(error=error(update.error), retry_details=retry)
+            f"{family}Failed",
+            op,
+            when,
+            EventDetails(error=error(update.error), retry_details=retry),
         )
     if action is OperationAction.RETRY:
         delay = update.step_options.next_attempt_delay_seconds if update.step_options else None
         retry = RetryDetails(current_attempt=attempt, next_attempt_delay_seconds=delay)
         if update.error is not None:
-            return _event("StepFailed", op, when, EventDetails(error=error(update.error), retry_details=retry))
+            return _event(
+                "StepFailed", op, when, EventDetails(error=error(update.error), retry_details=retry)
+            )
         return _event(
-            "StepSucceeded", op, when, EventDetails(result=payload(update.payload), retry_details=retry)
+            "StepSucceeded",
+            op,
+            when,
+            EventDetails(result=payload(update.payload), retry_details=retry),
         )
     return None  # CANCEL: the completion event comes from the operation's final state
 

@@ -6,11 +6,12 @@ is a :class:`~orchestra.service.api.ServiceError` with the service's message.
 
 Example:
     >>> from orchestra.wire.models import OperationUpdate, OperationType, OperationAction
-    >>> check_batch({}, [OperationUpdate(id="w", type=OperationType.WAIT,
-    ...                                  action=OperationAction.RETRY)])
-    Traceback (most recent call last):
-    ...
-    orchestra.service.api.ServiceError: InvalidParameterValueException: Invalid action for the given operation type.
+    >>> try:
+    ...     check_batch({}, [OperationUpdate(id="w", type=OperationType.WAIT,
+    ...                                      action=OperationAction.RETRY)])
+    ... except ServiceError as exc:
+    ...     print(exc.message)
+    Invalid action for the given operation type.
 """
 
 from __future__ import annotations
@@ -125,10 +126,7 @@ def _check_shape(update: OperationUpdate) -> None:
     if update.type is OperationType.CHAINED_INVOKE:
         if update.chained_invoke_options is None:
             raise _reject("Update for CHAINED_INVOKE operation requires ChainedInvokeOptions.")
-        if (
-            update.payload is not None
-            and len(update.payload.encode()) > MAX_INVOKE_PAYLOAD_BYTES
-        ):
+        if update.payload is not None and len(update.payload.encode()) > MAX_INVOKE_PAYLOAD_BYTES:
             raise _reject("CHAINED_INVOKE payload must be at most 1 MiB.")
 
 
@@ -176,10 +174,7 @@ def check_batch(operations: Mapping[str, Operation], updates: Sequence[Operation
         stored = operations.get(update.id)
         if stored is not None and previous is None:
             _check_consistent(update, stored)
-        if update.id in status_in_batch:
-            current = status_in_batch[update.id]
-        else:
-            current = stored.status if stored is not None else _NEW
+        current = status_in_batch.get(update.id, stored.status if stored is not None else _NEW)
         accepted, message = TRANSITIONS[(update.type, update.action)]
         if current not in accepted:
             raise _reject(message)
