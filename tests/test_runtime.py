@@ -129,7 +129,7 @@ def start(service: LocalService, value: object = 1) -> tuple[str, dict]:
 )
 def test_retryable_service_errors_fail_the_invocation_for_lambda_to_retry(error):
     service = FlakyService(1, error)
-    arn, event = start(service.inner, 3)
+    _, event = start(service.inner, 3)
     handler = lambda_handler(sequential, service=service)
     with pytest.raises(CheckpointError) as info:
         handler(event, None)
@@ -146,7 +146,7 @@ def test_retryable_service_errors_fail_the_invocation_for_lambda_to_retry(error)
 )
 def test_terminal_service_errors_return_failed(error):
     service = FlakyService(1, error)
-    arn, event = start(service.inner, 3)
+    _, event = start(service.inner, 3)
     output = lambda_handler(sequential, service=service)(event, None)
     assert output["Status"] == "FAILED"
     assert output["Error"]["ErrorType"] == "CheckpointError"
