@@ -209,7 +209,9 @@ def test_every_requirement_has_a_handler() -> None:
             f"no requirement found in {SHARED_CONFORMANCE / suite}"
         )
     uncovered = sorted(keys - HANDLERS.keys(), key=lambda k: _natural(Path(k)))
-    assert not uncovered, f"requirements without a handler in tests/conformance/handlers: {uncovered}"
+    assert not uncovered, (
+        f"requirements without a handler in tests/conformance/handlers: {uncovered}"
+    )
     stale = sorted(k for k in HANDLERS.keys() - keys if k.split("/")[0] in SUITES)
     assert not stale, f"handlers registered for requirements that do not exist: {stale}"
     unknown_xfail = sorted(XFAIL.keys() - keys)
