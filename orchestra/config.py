@@ -91,6 +91,8 @@ def as_duration(value: Duration | int | float, what: str) -> Duration:
         raise ValidationError(f"{what} must be a Duration or seconds, got {value!r}")
     if value < 0:
         raise ValidationError(f"{what} cannot be negative, got {value} s")
+    if value != int(value):
+        raise ValidationError(f"{what} must be a whole number of seconds, got {value} s")
     return Duration(int(value))
 
 

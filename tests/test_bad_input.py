@@ -220,3 +220,8 @@ def test_not_json_output_of_custom_serde_is_stored_verbatim():
     run = LocalRunner(workflow).run()
     assert run.result == "ABC"
     assert json.loads(run.result_json) == "ABC"
+
+
+def test_fractional_durations_are_named_as_given():
+    with pytest.raises(ValidationError, match=r"whole number of seconds, got 0\.5 s"):
+        Wait(0.5)

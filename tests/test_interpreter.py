@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import attrs
@@ -407,3 +408,38 @@ def test_replay_of_a_long_history_is_one_lookup_per_operation():
     m.run()
     assert m.outcome == Succeeded("4000")
     assert CountingIndex.lookups <= 2 * 2000 + 2
+
+
+def make_orders():
+    order = yield Step(make_order)
+    return order
+
+
+def typed_child() -> Generator[Any, Any, Order]:
+    order = yield Step(make_order)
+    return order
+
+
+def test_child_results_are_structured_into_the_return_annotation():
+    seen: list[Any] = []
+
+    def workflow():
+        seen.append((yield Child(make_order)))  # a plain function annotated -> Order
+        seen.append((yield Child(typed_child)))  # a generator annotated Generator[..., Order]
+        seen.append((yield Child(make_orders)))  # unannotated: plain JSON
+
+    drive(machine(workflow))
+    assert seen == [Order("a", 3), Order("a", 3), {"id": "a", "total": 3}]
+
+
+def test_a_result_that_does_not_fit_its_annotation_fails_before_it_is_checkpointed():
+    def wrong() -> int:
+        return "abc"  # type: ignore[return-value]
+
+    def workflow():
+        yield Step(wrong)
+
+    m = machine(workflow)
+    sent = drive(m)
+    assert [c.update.action for c in sent if isinstance(c, Checkpoint)] == [OperationAction.START]
+    assert isinstance(m.outcome, Failed) and m.outcome.error.error_type == "SerializationError"

@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 from returns.result import Failure, Success
 
@@ -218,7 +218,7 @@ class Machine:
         gen = fiber.gen
         while True:
             token = current_fields.set(
-                LogFields(self._arn, fiber.replaying, parent_id=fiber.prefix)
+                LogFields(self._arn, fiber.replaying, parent_id=fiber.parent_id)
             )
             try:
                 if fiber.error is not None:
@@ -321,13 +321,16 @@ class Machine:
 
     # --- Step --------------------------------------------------------------------------------
 
-    def _serde_for(self, op: Step[Any]) -> Serde[Any]:
+    def _serde_for(self, op: Step[Any] | Child[Any]) -> Serde[Any]:
         if op.serde is not None:
             return op.serde
         fn = op.fn
         serde = self._serdes.get(fn)
         if serde is None:
             return_type = _return_type(fn)
+            if is_generator_function(fn):
+                args = get_args(return_type)
+                return_type = args[2] if get_origin(return_type) is Generator and args else Any
             serde = _ANY_SERDE if return_type is Any else JsonSerde(return_type)
             self._serdes[fn] = serde
         return serde
@@ -428,11 +431,9 @@ class Machine:
         deliver: Done,
     ) -> None:
         payload = self._encode(serde, value, op_id, op.name, STEP_PAYLOAD_LIMIT, "step result")
+        decoded = self._decode(serde, payload, op_id, op.name)  # fail before checkpointing
         update = self._update(fiber, op, op_id, OperationAction.SUCCEED, payload=payload)
-        self._checkpoint(
-            update,
-            lambda: self._wake(fiber, deliver, self._decode(serde, payload, op_id, op.name), None),
-        )
+        self._checkpoint(update, lambda: self._wake(fiber, deliver, decoded, None))
 
     def _step_failed(
         self,
@@ -506,7 +507,7 @@ class Machine:
         recorded: Operation | None,
         deliver: Done,
     ) -> object:
-        serde: Serde[Any] = op.serde or _ANY_SERDE
+        serde = self._serde_for(op)
         details = recorded.context_details if recorded is not None else None
         replay_children = False
         if recorded is not None:
