@@ -443,3 +443,14 @@ def test_a_result_that_does_not_fit_its_annotation_fails_before_it_is_checkpoint
     sent = drive(m)
     assert [c.update.action for c in sent if isinstance(c, Checkpoint)] == [OperationAction.START]
     assert isinstance(m.outcome, Failed) and m.outcome.error.error_type == "SerializationError"
+
+
+def test_yield_from_gives_the_same_value_as_yield():
+    def workflow():
+        order = yield from Step(make_order)
+        doubled = yield from Step(double, order.total)
+        return doubled
+
+    m = machine(workflow)
+    drive(m)
+    assert m.outcome == Succeeded("6")
