@@ -454,3 +454,41 @@ def test_yield_from_gives_the_same_value_as_yield():
     m = machine(workflow)
     drive(m)
     assert m.outcome == Succeeded("6")
+
+
+def test_a_removed_operation_is_reported_not_re_executed():
+    history = [
+        # position 1 missing, position 2 recorded: the code or the history changed
+        step_op(ID2, OperationStatus.SUCCEEDED, attempt=1, result="12", name="double"),
+    ]
+    m = machine(two_steps, 3, history)
+    commands = m.run()
+    assert not [c for c in commands if isinstance(c, RunStep)]
+    assert isinstance(m.outcome, Failed)
+    assert "records the next one" in m.outcome.error.error_message
+
+
+def test_a_workflow_that_stops_before_its_history_ends_is_reported():
+    history = [
+        step_op(ID1, OperationStatus.SUCCEEDED, attempt=1, result="6", name="double"),
+        step_op(ID2, OperationStatus.SUCCEEDED, attempt=1, result="12", name="double"),
+        step_op(operation_id(None, 3), OperationStatus.SUCCEEDED, attempt=1, result="1", name="x"),
+    ]
+    m = machine(two_steps, 3, history)
+    m.run()
+    assert isinstance(m.outcome, Failed)
+    assert "finished after 2 operations" in m.outcome.error.error_message
+    assert "named x" in m.outcome.error.error_message
+
+
+def test_the_observer_sees_every_yield_with_its_position():
+    seen: list[tuple[str, str, int]] = []
+    m = Machine(
+        two_steps,
+        3,
+        HistoryIndex(),
+        execution_arn="arn",
+        observer=lambda op_id, op, path, n: seen.append((op_id, op.op_name, n)),
+    )
+    drive(m)
+    assert seen == [(ID1, "double", 1), (ID2, "double", 2)]

@@ -37,6 +37,7 @@ class RunStep:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
+    at_most_once: bool = False
 
 
 @attrs.frozen

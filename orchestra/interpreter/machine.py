@@ -93,6 +93,8 @@ _ANY_SERDE: JsonSerde[Any] = JsonSerde()
 
 # A continuation run when a sync checkpoint is acknowledged or a step finishes.
 Continuation = Callable[..., None]
+#: Sees every yielded operation: ``(op_id, op, fiber path, position in its context)``.
+Observer = Callable[[str, Op[Any], str, int], None]
 
 
 class _ExecutionFailure(Exception):
@@ -121,6 +123,8 @@ class Machine:
         execution_arn: the execution's ARN (for log fields and messages).
         random: a source of uniform numbers in [0, 1) for retry jitter.
         clock_ms: the current time in epoch milliseconds (for execution-result ids).
+        observer: called with ``(op_id, op, path, position)`` for every yielded operation
+            (the testing tools record replays with it).
     """
 
     def __init__(
@@ -132,8 +136,10 @@ class Machine:
         execution_arn: str,
         random: Callable[[], float] = lambda: 0.5,
         clock_ms: Callable[[], int] = lambda: 0,
+        observer: Observer | None = None,
     ) -> None:
         self._history = history
+        self._observer = observer
         self._arn = execution_arn
         self._random = random
         self._clock_ms = clock_ms
@@ -228,11 +234,13 @@ class Machine:
                     value, fiber.value = fiber.value, None
                     yielded = gen.send(value)
             except StopIteration as stop:
+                self._check_exhausted(fiber)
                 fiber.on_done(stop.value, None)
                 return
             except ExecutionError as exc:
                 raise _ExecutionFailure(exc) from exc
             except Exception as exc:
+                self._check_exhausted(fiber)
                 fiber.on_done(None, exc)
                 return
             finally:
@@ -247,7 +255,20 @@ class Machine:
             raise _ExecutionFailure(self._not_an_op(fiber, yielded))
         fiber.counter += 1
         op_id = operation_id(fiber.prefix, fiber.counter)
+        if self._observer is not None:
+            self._observer(op_id, op, fiber.path, fiber.counter)
         recorded = self._history.get(op_id)
+        if recorded is None and not (isinstance(op, Child) and op.virtual):
+            later = self._history.get(operation_id(fiber.prefix, fiber.counter + 1))
+            if later is not None:
+                raise _ExecutionFailure(
+                    NonDeterministicExecutionError(
+                        f"non-deterministic workflow at {fiber.position()} (id {op_id}): the "
+                        "history has no operation at this position but records the next one, "
+                        f"{describe(later.type, later.sub_type, later.name)}; the code now "
+                        f"yields {describe(op.op_type, op.sub_type, op.op_name)} here"
+                    )
+                )
         if recorded is not None:
             found = mismatch(recorded, op.op_type, op.sub_type, op.op_name)
             if found is not None:
@@ -291,6 +312,19 @@ class Machine:
         ):
             fiber.replaying = False
         return state
+
+    def _check_exhausted(self, fiber: Fiber) -> None:
+        """A finished fiber must have consumed every operation its history recorded."""
+        extra = self._history.get(operation_id(fiber.prefix, fiber.counter + 1))
+        if extra is not None:
+            raise _ExecutionFailure(
+                NonDeterministicExecutionError(
+                    f"non-deterministic workflow: {fiber.path} finished after "
+                    f"{fiber.counter} operations, but its history records more: operation "
+                    f"#{fiber.counter + 1} (id {extra.id}) is "
+                    f"{describe(extra.type, extra.sub_type, extra.name)}"
+                )
+            )
 
     def _wake(self, fiber: Fiber, deliver: Done, value: Any, error: BaseException | None) -> None:
         deliver(value, error)
@@ -418,7 +452,16 @@ class Machine:
 
         self._running[op_id] = finished
         self._commands.append(
-            RunStep(op_id, op.name, fiber.parent_id, attempt, op.fn, op.args, op.kwargs)
+            RunStep(
+                op_id,
+                op.name,
+                fiber.parent_id,
+                attempt,
+                op.fn,
+                op.args,
+                op.kwargs,
+                at_most_once=op.semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY,
+            )
         )
 
     def _step_succeeded(
