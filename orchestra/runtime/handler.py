@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,8 @@ def lambda_handler(
     service: DurableService | None = None,
     max_workers: int = 32,
     async_bound: float = 0.05,
+    executor: StepExecutor | None = None,
+    rng: Callable[[], float] | None = None,
 ) -> Handler:
     """Wrap ``workflow`` as a Lambda handler speaking the durable-execution protocol.
 
@@ -79,6 +82,8 @@ def lambda_handler(
         service: where checkpoints go (default: the Lambda service through boto3).
         max_workers: threads for running steps concurrently.
         async_bound: seconds an at-least-once step's START may wait to share a call.
+        executor: runs step functions (default: a thread pool of ``max_workers``).
+        rng: uniform numbers in [0, 1) for retry jitter (default: :func:`random.random`).
     """
     if not is_generator_function(workflow):
         raise WorkflowDefinitionError(
@@ -86,7 +91,8 @@ def lambda_handler(
             f"{getattr(workflow, '__qualname__', workflow)!r}: a workflow must `yield` its "
             "operations"
         )
-    executor = StepExecutor(max_workers)
+    steps = executor or StepExecutor(max_workers)
+    jitter = rng or random.random
     backend: list[DurableService] = [service] if service is not None else []
 
     def handler(event: Any, context: Any = None) -> dict[str, Any]:
@@ -96,7 +102,7 @@ def lambda_handler(
 
             backend.append(LambdaService())
         output = run_invocation(
-            workflow, inp, backend[0], executor=executor, async_bound=async_bound
+            workflow, inp, backend[0], executor=steps, async_bound=async_bound, rng=jitter
         )
         result: dict[str, Any] = to_wire(output)
         return result

@@ -1,5 +1,31 @@
-"""Tools for testing workflows: run them locally, inspect histories, replay."""
+"""Tools for testing workflows: run them locally, inspect histories, replay, check.
 
+``orchestra.testing.strategies`` (hypothesis strategies) is imported on demand, so that
+hypothesis is needed only by the tests that use it.
+"""
+
+from orchestra.testing.checks import (
+    DeterminismError,
+    DeterminismReport,
+    check_replay_determinism,
+)
+from orchestra.testing.guard import DeterminismGuard, Violation
+from orchestra.testing.replay import Replayer, ReplayMismatch, ReplayResult
 from orchestra.testing.runner import LocalRunner, RunResult
+from orchestra.testing.world import CrashPoint, InjectedFailure, World
 
-__all__ = ["LocalRunner", "RunResult"]
+__all__ = [
+    "CrashPoint",
+    "DeterminismError",
+    "DeterminismGuard",
+    "DeterminismReport",
+    "InjectedFailure",
+    "LocalRunner",
+    "ReplayMismatch",
+    "ReplayResult",
+    "Replayer",
+    "RunResult",
+    "Violation",
+    "World",
+    "check_replay_determinism",
+]

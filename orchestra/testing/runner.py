@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import pathlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,6 +26,8 @@ import attrs
 from orchestra.runtime.handler import lambda_handler
 from orchestra.service.local.clock import Clock
 from orchestra.service.local.engine import LocalService
+from orchestra.testing.guard import DeterminismGuard
+from orchestra.testing.world import World, WorldExecutor
 from orchestra.wire.models import ErrorObject, Event, Operation
 
 __all__ = ["LocalRunner", "RunResult"]
@@ -61,6 +64,11 @@ class RunResult:
         """Every operation named ``name``, in start order."""
         return [op for op in self.operations if op.name == name]
 
+    def save(self, path: str | pathlib.Path) -> None:
+        """Write the history as ``{"Events": [...]}`` JSON, for :class:`Replayer` later."""
+        events = self.history_dicts()
+        pathlib.Path(path).write_text(json.dumps({"Events": events}, indent=1))
+
     def history_dicts(self, *, include_execution_data: bool = True) -> list[dict[str, Any]]:
         """The history in the GetDurableExecutionHistory format."""
         return self._service.history_dicts(self.arn, include_execution_data=include_execution_data)
@@ -75,6 +83,9 @@ class LocalRunner:
         clock: the emulator's clock when ``service`` is not given.
         function_name: the function name used in ARNs.
         async_bound: see :func:`orchestra.lambda_handler`.
+        world: step failures, crash points and jitter to run under (see :class:`World`).
+        guard: a :class:`DeterminismGuard` that records clock, random and uuid calls made by
+            workflow code (not steps) during every invocation.
     """
 
     def __init__(
@@ -85,10 +96,23 @@ class LocalRunner:
         clock: Clock | None = None,
         function_name: str | None = None,
         async_bound: float = 0.05,
+        world: World | None = None,
+        guard: DeterminismGuard | None = None,
     ) -> None:
         self.service = service or LocalService(clock)
         self.function_name: str = function_name or str(getattr(workflow, "__name__", "workflow"))
-        self.handler = lambda_handler(workflow, service=self.service, async_bound=async_bound)
+        self.world = world
+        self.executor = WorldExecutor(world) if world is not None else None
+        rng = world.rng().random if world is not None else None
+        handler = lambda_handler(
+            workflow,
+            service=self.service,
+            async_bound=async_bound,
+            executor=self.executor,
+            rng=rng,
+        )
+        self.guard = guard
+        self.handler = guard.wrap(handler) if guard is not None else handler
 
     def run(
         self,
@@ -111,6 +135,8 @@ class LocalRunner:
         arn = self.service.start_execution(self.function_name, payload, name=name)
         for point in crash_at:
             self.service.crash_at(arn, point)
+        for crash in self.world.crashes if self.world is not None else ():
+            self.service.crash_at(arn, crash.checkpoint, after=crash.after)
         status = self.service.run(arn, self.handler)
         ex = self.service.execution(arn)
         return RunResult(

@@ -1,0 +1,300 @@
+"""``check_replay_determinism``: property checks of a workflow's replay behaviour.
+
+Given a workflow, an input and a :class:`~orchestra.testing.world.World`, it runs the
+workflow on the emulator under that world (step failures, crashes, jitter), records every
+state the service held along the way, and checks:
+
+1. **Prefixes replay the same way.** Replaying each recorded state twice gives the same
+   yields, updates and step runs, and every yielded operation and every update matches the
+   recorded run at that id (type, sub-type, name, parent).
+2. **Nothing completed runs again.** A replay never asks to run a step the state shows as
+   finished, nor to re-run an interrupted at-most-once attempt; and during the run itself
+   no at-most-once attempt ran twice.
+3. **Interleavings agree.** With ``interleavings > 1``, runs whose steps complete in other
+   orders (other seeds and delays) end with the same status and result.
+4. **Mutations are caught.** Changing an operation's type or name, swapping two, removing
+   one or adding one to the final history makes the replay fail with
+   :class:`~orchestra.errors.NonDeterministicExecutionError`; it is never replayed silently.
+
+It also runs a :class:`~orchestra.testing.guard.DeterminismGuard` and fails on clock,
+random or uuid calls from workflow code, and on any checkpoint the service rejected.
+
+Example:
+    >>> from orchestra import Step, Wait
+    >>> def double(x: int) -> int:
+    ...     return 2 * x
+    >>> def workflow(x):
+    ...     y = yield Step(double, x)
+    ...     yield Wait(10)
+    ...     return (yield Step(double, y))
+    >>> report = check_replay_determinism(workflow, 3, World(crashes=(CrashPoint(2),)))
+    >>> report.result.result, report.prefixes_checked > 3, report.mutations_checked > 3
+    (12, True, True)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from orchestra.interpreter.commands import Failed
+from orchestra.interpreter.determinism import describe
+from orchestra.interpreter.ids import operation_id
+from orchestra.service.local.engine import Execution, LocalService
+from orchestra.testing.guard import DeterminismGuard
+from orchestra.testing.probe import ProbeResult, Yielded, probe
+from orchestra.testing.runner import LocalRunner, RunResult
+from orchestra.testing.world import CrashPoint, World
+from orchestra.wire.models import (
+    CheckpointResponse,
+    Operation,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+    SubType,
+)
+
+__all__ = [
+    "CrashPoint",
+    "DeterminismError",
+    "DeterminismReport",
+    "World",
+    "check_replay_determinism",
+]
+
+_NON_DETERMINISTIC = "NonDeterministicExecutionError"
+_REJECTIONS = ("CheckpointError", "InvalidParameterValueException")
+
+
+class DeterminismError(AssertionError):
+    """The workflow's replay behaviour broke one of the properties."""
+
+
+@attrs.frozen
+class DeterminismReport:
+    """What was checked, and the reference run."""
+
+    result: RunResult
+    prefixes_checked: int
+    mutations_checked: int
+    violations: tuple[str, ...]
+
+
+class _SnapshottingService(LocalService):
+    """The emulator, remembering every state it held and every update it accepted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshots: list[tuple[Operation, ...]] = []
+        self.updates: list[OperationUpdate] = []
+
+    def _snapshot(self, ex: Execution) -> None:
+        state = tuple(ex.visible_operations())
+        if not self.snapshots or self.snapshots[-1] != state:
+            self.snapshots.append(state)
+
+    def checkpoint(
+        self, arn: str, token: str, updates: Sequence[OperationUpdate]
+    ) -> CheckpointResponse:
+        self.updates.extend(updates)  # sent, even if a crash then loses the answer
+        try:
+            return super().checkpoint(arn, token, updates)
+        finally:
+            self._snapshot(self.execution(arn))
+
+    def _invoke(self, ex: Execution, handler: Callable[..., Any]) -> Any:
+        self._snapshot(ex)
+        return super()._invoke(ex, handler)
+
+
+def _update_key(update: OperationUpdate) -> tuple[Any, ...]:
+    return (update.id, update.type, update.action, update.sub_type, update.name, update.parent_id)
+
+
+def check_replay_determinism(
+    workflow: Callable[..., Any],
+    input: Any = None,
+    world: World | None = None,
+    *,
+    interleavings: int = 1,
+    mutate: bool = True,
+    raise_on_violation: bool = True,
+) -> DeterminismReport:
+    """Run ``workflow`` under ``world`` and check the replay properties listed above.
+
+    Args:
+        workflow: the workflow generator function.
+        input: its input.
+        world: failures, crashes and jitter for the reference run (default: none).
+        interleavings: how many runs (with other completion orders) must agree.
+        mutate: also check that mutated histories are reported.
+        raise_on_violation: raise :class:`DeterminismError` listing every violation.
+    """
+    world = world or World()
+    service = _SnapshottingService()
+    guard = DeterminismGuard()
+    runner = LocalRunner(workflow, service=service, world=world, guard=guard)
+    run = runner.run(input)
+    violations: list[str] = [str(v) for v in dict.fromkeys(guard.violations)]
+    if run.error is not None and run.error.error_type in _REJECTIONS:
+        violations.append(f"the service rejected a checkpoint: {run.error.error_message}")
+
+    trace = {u.id: (u.type, u.sub_type, u.name) for u in service.updates}
+    known_updates = {_update_key(u) for u in service.updates}
+    snapshots = [*service.snapshots, tuple(service.execution(run.arn).visible_operations())]
+    unique = list(dict.fromkeys(snapshots))
+
+    for index, state in enumerate(unique):
+        violations.extend(_check_prefix(workflow, input, state, index, trace, known_updates))
+
+    assert runner.executor is not None
+    amo_attempts = Counter(
+        (e.op_id, e.attempt)
+        for e in runner.executor.executions
+        if e.at_most_once and not e.injected
+    )
+    violations.extend(
+        f"at-most-once step {op_id} attempt {attempt} ran {count} times"
+        for (op_id, attempt), count in amo_attempts.items()
+        if count > 1
+    )
+
+    for i in range(1, interleavings):
+        other = attrs.evolve(world, seed=world.seed + i, max_delay_ms=max(world.max_delay_ms, 3))
+        again = LocalRunner(workflow, world=other).run(input)
+        if (again.status, again.result_json) != (run.status, run.result_json):
+            violations.append(
+                f"another interleaving (seed {other.seed}) ended {again.status} with "
+                f"{again.result_json!r}, the reference run {run.status} with {run.result_json!r}"
+            )
+
+    mutations = 0
+    if mutate:
+        final = unique[-1]
+        for description, mutated in _mutations(workflow, input, final):
+            mutations += 1
+            outcome = probe(workflow, input, mutated).outcome
+            if not _is_non_deterministic(outcome):
+                violations.append(f"a mutated history was replayed silently: {description}")
+
+    report = DeterminismReport(run, len(unique), mutations, tuple(violations))
+    if violations and raise_on_violation:
+        raise DeterminismError(
+            f"{len(violations)} replay-determinism violation(s):\n- " + "\n- ".join(violations)
+        )
+    return report
+
+
+def _is_non_deterministic(outcome: object) -> bool:
+    return isinstance(outcome, Failed) and outcome.error.error_type == _NON_DETERMINISTIC
+
+
+def _check_prefix(
+    workflow: Callable[..., Any],
+    input_value: Any,
+    state: tuple[Operation, ...],
+    index: int,
+    trace: dict[str, tuple[OperationType, str | None, str | None]],
+    known_updates: set[tuple[Any, ...]],
+) -> list[str]:
+    where = f"history prefix #{index} ({len(state)} operations)"
+    first = probe(workflow, input_value, state)
+    second = probe(workflow, input_value, state)
+    found: list[str] = []
+    if first != second:
+        found.append(f"{where}: replaying the same history twice gave different results")
+    if _is_non_deterministic(first.outcome):
+        assert isinstance(first.outcome, Failed)
+        found.append(f"{where}: {first.outcome.error.error_message}")
+    for y in first.yields:
+        recorded = trace.get(y.op_id)
+        if recorded is None:
+            if any(op.id == y.op_id for op in state):
+                continue
+            found.append(f"{where}: replay yielded {_label(y)} that the recorded run never had")
+        elif recorded[0] is not y.op_type or recorded[2] != y.name:
+            found.append(
+                f"{where}: at {y.path} #{y.position} the run recorded "
+                f"{describe(recorded[0], recorded[1], recorded[2])}, the replay yielded {_label(y)}"
+            )
+    for update in first.updates:
+        if update.type is not OperationType.EXECUTION and _update_key(update) not in known_updates:
+            found.append(
+                f"{where}: replay sent {update.action.value} for {update.id} "
+                f"({update.type.value} {update.name or ''}) that the recorded run never sent"
+            )
+    by_id = {op.id: op for op in state}
+    for step in first.runs:
+        op = by_id.get(step.op_id)
+        if op is not None and op.is_terminal:
+            found.append(f"{where}: replay would run completed step {step.op_id} again")
+        elif op is not None and step.at_most_once and op.status is OperationStatus.STARTED:
+            found.append(f"{where}: replay would re-run interrupted at-most-once step {step.op_id}")
+    return found
+
+
+def _label(y: Yielded) -> str:
+    return f"{describe(y.op_type, y.sub_type, y.name)} (id {y.op_id[:12]}...)"
+
+
+def _mutations(
+    workflow: Callable[..., Any], input_value: Any, state: tuple[Operation, ...]
+) -> list[tuple[str, list[Operation]]]:
+    """Detectable mutations of ``state``: each must make the replay non-deterministic."""
+    replay: ProbeResult = probe(workflow, input_value, state)
+    by_id = {op.id: op for op in state}
+    reached = [y for y in replay.yields if y.op_id in by_id]
+    out: list[tuple[str, list[Operation]]] = []
+    ops = list(state)
+
+    def replaced(op_id: str, new: Operation | None) -> list[Operation]:
+        result = (
+            [o for o in ops if o.id != op_id]
+            if new is None
+            else [new if o.id == op_id else o for o in ops]
+        )
+        return result
+
+    for y in reached[:3]:
+        op = by_id[y.op_id]
+        renamed = attrs.evolve(op, name=(op.name or "") + "-renamed")
+        out.append(
+            (f"renamed {y.path} #{y.position} to {renamed.name!r}", replaced(op.id, renamed))
+        )
+        if op.type is OperationType.WAIT:
+            other = attrs.evolve(op, type=OperationType.STEP, sub_type=SubType.STEP.value)
+        else:
+            other = attrs.evolve(op, type=OperationType.WAIT, sub_type=SubType.WAIT.value)
+        out.append((f"changed the type of {y.path} #{y.position}", replaced(op.id, other)))
+
+    by_position = {(y.path, y.position): y for y in reached}
+    for y in reached:
+        successor = by_position.get((y.path, y.position + 1))
+        if successor is None:
+            continue
+        out.append(
+            (f"removed {y.path} #{y.position} (it has a successor)", replaced(y.op_id, None))
+        )
+        a, b = by_id[y.op_id], by_id[successor.op_id]
+        if (a.type, a.sub_type, a.name) != (b.type, b.sub_type, b.name):
+            swapped_a = attrs.evolve(b, id=a.id, parent_id=a.parent_id)
+            swapped_b = attrs.evolve(a, id=b.id, parent_id=b.parent_id)
+            swapped = [swapped_a if o.id == a.id else swapped_b if o.id == b.id else o for o in ops]
+            out.append((f"swapped {y.path} #{y.position} and #{y.position + 1}", swapped))
+        break
+
+    if replay.outcome is not None and not isinstance(replay.outcome, Failed):
+        root = [y for y in replay.yields if y.path == "the workflow"]
+        extra_id = operation_id(None, len(root) + 1)
+        extra = Operation(
+            id=extra_id,
+            type=OperationType.WAIT,
+            status=OperationStatus.SUCCEEDED,
+            sub_type=SubType.WAIT.value,
+            name="added",
+        )
+        out.append(("added a WAIT after the workflow's last operation", [*ops, extra]))
+    return out
