@@ -139,6 +139,8 @@ def check_replay_determinism(
     runner = LocalRunner(workflow, service=service, world=world, guard=guard)
     run = runner.run(input)
     violations: list[str] = [str(v) for v in dict.fromkeys(guard.violations)]
+    if run.error is not None and run.error.error_type == _NON_DETERMINISTIC:
+        violations.append(f"the run itself failed: {run.error.error_message}")
     if run.error is not None and run.error.error_type in _REJECTIONS:
         violations.append(f"the service rejected a checkpoint: {run.error.error_message}")
 
@@ -205,7 +207,8 @@ def _check_prefix(
     second = probe(workflow, input_value, state)
     found: list[str] = []
     if first != second:
-        found.append(f"{where}: replaying the same history twice gave different results")
+        differs = _difference(first, second)
+        found.append(f"{where}: replaying the same history twice differed: {differs}")
     if _is_non_deterministic(first.outcome):
         assert isinstance(first.outcome, Failed)
         found.append(f"{where}: {first.outcome.error.error_message}")
@@ -220,13 +223,15 @@ def _check_prefix(
                 f"{where}: at {y.path} #{y.position} the run recorded "
                 f"{describe(recorded[0], recorded[1], recorded[2])}, the replay yielded {_label(y)}"
             )
+    by_id = {op.id: op for op in state}
     for update in first.updates:
+        if _interrupted(update, by_id.get(update.id)):
+            continue  # what a crash at this point would make the next invocation send
         if update.type is not OperationType.EXECUTION and _update_key(update) not in known_updates:
             found.append(
                 f"{where}: replay sent {update.action.value} for {update.id} "
                 f"({update.type.value} {update.name or ''}) that the recorded run never sent"
             )
-    by_id = {op.id: op for op in state}
     for step in first.runs:
         op = by_id.get(step.op_id)
         if op is not None and op.is_terminal:
@@ -234,6 +239,26 @@ def _check_prefix(
         elif op is not None and step.at_most_once and op.status is OperationStatus.STARTED:
             found.append(f"{where}: replay would re-run interrupted at-most-once step {step.op_id}")
     return found
+
+
+def _difference(first: ProbeResult, second: ProbeResult) -> str:
+    for a, b in zip(first.yields, second.yields, strict=False):
+        if a != b:
+            return f"{a.path} #{a.position} was {_label(a)}, then {_label(b)}"
+    if len(first.yields) != len(second.yields):
+        return f"{len(first.yields)} operations yielded, then {len(second.yields)}"
+    return f"outcome {first.outcome!r}, then {second.outcome!r}"
+
+
+def _interrupted(update: OperationUpdate, recorded: Operation | None) -> bool:
+    """Whether ``update`` closes an at-most-once attempt that this state shows interrupted."""
+    return (
+        recorded is not None
+        and recorded.type is OperationType.STEP
+        and recorded.status is OperationStatus.STARTED
+        and update.error is not None
+        and update.error.error_type == "StepInterruptedError"
+    )
 
 
 def _label(y: Yielded) -> str:

@@ -1,0 +1,207 @@
+"""The testing tools catch what they claim to catch (and pass what is correct)."""
+
+from __future__ import annotations
+
+import datetime
+import random
+import time
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import orchestra.interpreter.machine as machine_module
+from orchestra import Child, Duration, RetryPolicy, Step, StepSemantics, Wait
+from orchestra.interpreter.ids import operation_id
+from orchestra.testing import (
+    CrashPoint,
+    DeterminismError,
+    DeterminismGuard,
+    LocalRunner,
+    Replayer,
+    ReplayMismatch,
+    World,
+    check_replay_determinism,
+)
+from orchestra.testing.strategies import worlds
+
+
+def echo(value: int) -> int:
+    return value
+
+
+def inner(x):
+    a = yield Step(echo, x, name="inner echo")
+    yield Wait(30, name="inner nap")
+    return a + 1
+
+
+def good(x):
+    a = yield Step(echo, x, name="first", retry=RetryPolicy.fixed(Duration(1), max_attempts=3))
+    b = yield Child(inner, a, name="child")
+    yield Wait(3600, name="nap")
+    c = yield Step(echo, b, name="last", semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY)
+    return [a, b, c]
+
+
+def test_a_correct_workflow_passes_under_failures_and_crashes():
+    world = World(failures={"first": 2}, crashes=(CrashPoint(3), CrashPoint(5, after=False)))
+    report = check_replay_determinism(good, 4, world, interleavings=2)
+    assert report.result.result == [4, 5, 5]
+    assert report.violations == ()
+    assert report.prefixes_checked >= 8
+    assert report.mutations_checked >= 6
+
+
+def test_a_workflow_that_branches_on_random_is_caught():
+    def coin(x):
+        if random.random() < 0.5:
+            yield Step(echo, x, name="heads")
+        else:
+            yield Wait(5, name="tails")
+        yield Wait(5, name="after")
+        return x
+
+    with pytest.raises(DeterminismError) as info:
+        check_replay_determinism(coin, 1)
+    assert "random.random() called from workflow code" in str(info.value)
+
+
+def test_branching_on_the_clock_is_caught_even_without_the_guard_hint():
+    calls = {"n": 0}
+
+    def clocked():
+        calls["n"] += 1
+        # stands in for "is it before noon?": differs between the run and its replays
+        if calls["n"] % 2:
+            yield Step(echo, 1, name="morning")
+        else:
+            yield Step(echo, 2, name="afternoon")
+        yield Wait(5)
+        return calls["n"]
+
+    with pytest.raises(DeterminismError) as info:
+        check_replay_determinism(clocked, mutate=False)
+    message = str(info.value)
+    assert "named morning" in message and "named afternoon" in message
+
+
+def test_a_workflow_changed_between_runs_is_caught_by_the_replayer(tmp_path):
+    def v1(x):
+        yield Step(echo, x, name="reserve")
+        yield Wait(60, name="hold")
+        yield Step(echo, x, name="charge")
+        return x
+
+    def v2(x):
+        yield Step(echo, x, name="reserve")
+        yield Step(echo, x, name="fraud check")  # inserted before recorded history ends
+        yield Wait(60, name="hold")
+        yield Step(echo, x, name="charge")
+        return x
+
+    def v3(x):
+        yield Step(echo, x, name="reserve")
+        yield Wait(60, name="hold")
+        yield Step(echo, x, name="charge")
+        yield Step(echo, x, name="receipt")  # appended after recorded history: safe
+        return x
+
+    path = tmp_path / "history.json"
+    LocalRunner(v1).run(7).save(path)
+    history = Replayer.load(path)
+    assert Replayer(v1).replay(history).ok
+    assert Replayer(v3).replay(history).ok
+    with pytest.raises(ReplayMismatch) as info:
+        Replayer(v2).replay(history)
+    assert "recorded a WAIT (Wait) named hold != code a STEP (Step) named fraud check" in str(
+        info.value
+    )
+
+
+def test_the_replayer_reads_state_exports_too():
+    def v1():
+        yield Wait(60, name="a")
+        return 1
+
+    def v2():
+        yield Wait(60, name="b")
+        return 1
+
+    run = LocalRunner(v1).run()
+    from orchestra.wire.converter import to_wire
+
+    export = {"Operations": to_wire(run.operations)}
+    assert Replayer(v1).replay(export).ok
+    result = Replayer(v2).replay(export, raise_on_mismatch=False)
+    assert not result.ok and "named a != code" in result.diff
+
+
+def test_an_interpreter_whose_ids_depend_on_completion_order_is_caught(monkeypatch):
+    completed = [0]
+    original_finished = machine_module.Machine.step_finished
+
+    def finished(self, op_id, value, error):
+        completed[0] += 1
+        return original_finished(self, op_id, value, error)
+
+    def unstable_id(prefix, n):
+        return operation_id(prefix, n + 100 * completed[0])
+
+    monkeypatch.setattr(machine_module.Machine, "step_finished", finished)
+    monkeypatch.setattr(machine_module, "operation_id", unstable_id)
+
+    def workflow():
+        yield Step(echo, 1, name="a")
+        yield Wait(5, name="w")
+        yield Step(echo, 2, name="b")
+        return 3
+
+    with pytest.raises(DeterminismError) as info:
+        check_replay_determinism(workflow, mutate=False)
+    assert "never had" in str(info.value) or "never sent" in str(info.value)
+
+
+def test_mutated_histories_are_all_reported():
+    report = check_replay_determinism(good, 1)
+    assert report.mutations_checked >= 6 and report.violations == ()
+
+
+def test_the_guard_reports_clock_random_and_uuid_calls_from_workflow_code_only():
+    def noisy_step() -> str:
+        time.time()
+        random.random()
+        return str(uuid.uuid4())
+
+    def workflow():
+        datetime.datetime.now()
+        time.time()
+        uuid.uuid4()
+        random.randint(1, 6)
+        yield Step(noisy_step)
+        return 1
+
+    guard = DeterminismGuard()
+    LocalRunner(workflow, guard=guard).run()
+    calls = sorted({v.call for v in guard.violations})
+    assert calls == ["datetime.now", "random.randint", "time.time", "uuid.uuid4"]
+    assert all("test_testing_tools.py" in v.location for v in guard.violations)
+
+
+def test_world_failures_and_crashes_really_happen():
+    world = World(failures={"first": 2}, crashes=(CrashPoint(1),))
+    run = LocalRunner(good, world=world).run(2)
+    assert run.operation("first").step_details.attempt == 3
+    errors = [
+        e["InvocationCompletedDetails"].get("Error")
+        for e in run.history_dicts()
+        if e["EventType"] == "InvocationCompleted"
+    ]
+    assert any(err and err["Payload"]["ErrorType"] == "Runtime.ExitError" for err in errors)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds(step_names=["first", "inner echo", "last"], max_checkpoint=12))
+def test_good_workflow_replays_deterministically_in_any_world(world):
+    report = check_replay_determinism(good, 3, world)
+    assert report.result.status in ("SUCCEEDED", "FAILED")
