@@ -205,3 +205,12 @@ def test_world_failures_and_crashes_really_happen():
 def test_good_workflow_replays_deterministically_in_any_world(world):
     report = check_replay_determinism(good, 3, world)
     assert report.result.status in ("SUCCEEDED", "FAILED")
+
+
+def test_the_pytest_plugin_provides_runner_checker_and_replayer(
+    orchestra_runner, replay_check, replayer
+):
+    run = orchestra_runner(good).run(1)
+    assert run.status == "SUCCEEDED"
+    assert replay_check(good, 1).violations == ()
+    assert replayer(good).replay(run).ok
