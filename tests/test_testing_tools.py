@@ -7,6 +7,7 @@ import random
 import time
 import uuid
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -214,3 +215,78 @@ def test_the_pytest_plugin_provides_runner_checker_and_replayer(
     assert run.status == "SUCCEEDED"
     assert replay_check(good, 1).violations == ()
     assert replayer(good).replay(run).ok
+
+
+def test_the_guard_ignores_the_standard_library_such_as_logging():
+    import logging
+
+    from orchestra import get_logger
+
+    log = get_logger("guarded")
+    logging.getLogger("orchestra.workflow.guarded").setLevel(logging.INFO)
+
+    def workflow():
+        log.info("starting")
+        yield Step(echo, 1)
+        return 1
+
+    guard = DeterminismGuard()
+    LocalRunner(workflow, guard=guard).run()
+    assert guard.violations == []
+
+
+def test_the_replayer_takes_the_input_from_a_state_export():
+    def v1(order):
+        yield Step(echo, order["n"], name="n")
+        return order["n"]
+
+    run = LocalRunner(v1).run({"n": 5})
+    from orchestra.wire.converter import to_wire
+
+    assert Replayer(v1).replay({"Operations": to_wire(run.operations)}).ok
+
+
+@attrs.frozen
+class Point:
+    x: int
+    y: int
+
+
+def test_the_replayer_reports_a_recorded_result_the_code_can_no_longer_read():
+    def make_number() -> int:
+        return 3
+
+    def make_point() -> Point:  # the step's return type changed incompatibly
+        return Point(1, 2)
+
+    def v1():
+        yield Step(make_number, name="make")
+        yield Wait(5)
+        return 1
+
+    def v2():
+        yield Step(make_point, name="make")
+        yield Wait(5)
+        return 1
+
+    history = LocalRunner(v1).run().history_dicts()
+    result = Replayer(v2).replay(history, raise_on_mismatch=False)
+    assert not result.ok and "SerializationError" in (result.error or "")
+
+
+def test_exported_timestamps_in_iso_8601_and_epoch_seconds_are_read():
+    from orchestra.wire.converter import from_wire
+    from orchestra.wire.models import Operation
+
+    iso = from_wire(
+        {"Id": "x", "Type": "WAIT", "Status": "STARTED", "StartTimestamp": "2026-01-01T00:00:00Z"},
+        Operation,
+    )
+    seconds = from_wire(
+        {"Id": "x", "Type": "WAIT", "Status": "STARTED", "StartTimestamp": 1767225600.5}, Operation
+    )
+    millis = from_wire(
+        {"Id": "x", "Type": "WAIT", "Status": "STARTED", "StartTimestamp": 1767225600500}, Operation
+    )
+    assert iso.start_timestamp.year == 2026
+    assert seconds.start_timestamp == millis.start_timestamp

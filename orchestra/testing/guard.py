@@ -3,8 +3,9 @@
 Workflow code is replayed, so it must not read the clock, draw random numbers or mint
 uuids: a replay would see different values and take a different path. Steps may do all of
 that (their results are checkpointed). The guard watches the thread that runs the workflow
-during each invocation, where steps never run, and records every such call made from code
-outside orchestra.
+during each invocation, where steps never run, and records every such call made by user
+code (the standard library, such as logging's timestamps, and orchestra itself are not
+workflow code).
 
 Example:
     >>> import random
@@ -40,7 +41,7 @@ import attrs
 __all__ = ["DeterminismGuard", "Violation"]
 
 _ORCHESTRA_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_QUIET_FILES = frozenset({random.__file__, uuid.__file__, threading.__file__})
+_STDLIB_DIR = os.path.dirname(os.path.abspath(os.__file__))
 
 _C_FUNCTIONS: dict[Any, str] = {
     time.time: "time.time",
@@ -82,7 +83,12 @@ def _is_watched_caller(frame: FrameType | None) -> bool:
     if frame is None:
         return False
     filename = frame.f_code.co_filename
-    return not (filename.startswith(_ORCHESTRA_DIR) or filename in _QUIET_FILES)
+    # the standard library (logging stamps records with time.time) and orchestra itself
+    # are not workflow code; user code and third-party libraries are
+    return not (
+        filename.startswith(_ORCHESTRA_DIR)
+        or (filename.startswith(_STDLIB_DIR) and "site-packages" not in filename)
+    )
 
 
 def _location(frame: FrameType) -> str:

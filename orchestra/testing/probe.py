@@ -27,7 +27,7 @@ import attrs
 from orchestra.interpreter.commands import Checkpoint, Outcome, RunStep
 from orchestra.interpreter.history import HistoryIndex
 from orchestra.interpreter.machine import Machine
-from orchestra.ops import Op
+from orchestra.ops import Child, Op
 from orchestra.wire.models import Operation, OperationType, OperationUpdate
 
 __all__ = ["ProbeResult", "StepRun", "Yielded", "probe", "visible"]
@@ -45,6 +45,8 @@ class Yielded:
     name: str | None
     path: str
     position: int
+    #: A virtual child: it checkpoints no operation of its own.
+    virtual: bool = False
 
     @property
     def identity(self) -> tuple[OperationType, str, str | None]:
@@ -116,7 +118,8 @@ def probe(
     yields: list[Yielded] = []
 
     def observe(op_id: str, op: Op[Any], path: str, position: int) -> None:
-        yields.append(Yielded(op_id, op.op_type, op.sub_type, op.op_name, path, position))
+        virtual = isinstance(op, Child) and op.virtual
+        yields.append(Yielded(op_id, op.op_type, op.sub_type, op.op_name, path, position, virtual))
 
     machine = Machine(
         workflow,

@@ -69,6 +69,11 @@ _STATUSES = {
     "Stopped": OperationStatus.STOPPED,
 }
 _UNSET: Any = object()
+_NON_DETERMINISTIC = "NonDeterministicExecutionError"
+#: Outcomes that mean the current code cannot continue the recorded execution.
+_REPLAY_FAILURES = frozenset(
+    {_NON_DETERMINISTIC, "SerializationError", "WorkflowDefinitionError", "PayloadTooLargeError"}
+)
 
 
 class ReplayMismatch(AssertionError):
@@ -208,9 +213,12 @@ class Replayer:
                 first_bad = lines[-1]
         error = None
         if isinstance(result.outcome, Failed) and (
-            result.outcome.error.error_type == "NonDeterministicExecutionError"
+            result.outcome.error.error_type in _REPLAY_FAILURES
         ):
-            error = result.outcome.error.error_message
+            error = f"{result.outcome.error.error_type}: {result.outcome.error.error_message}"
+            if first_bad is None and result.outcome.error.error_type != _NON_DETERMINISTIC:
+                first_bad = lines[-1] if lines else ""
+                lines.append(f"the replay failed: {error}")
         ok = error is None
         diff = first_bad if first_bad is not None else "\n".join(lines[-5:])
         replay = ReplayResult(ok=ok, error=error, diff=diff)
@@ -228,11 +236,19 @@ def _normalise(history: Any) -> tuple[str | None, list[Operation]]:
         if "Events" in history:
             return operations_from_history(history["Events"])
         if "Operations" in history:
-            return None, [from_wire(op, Operation) for op in history["Operations"]]
+            return _with_input([from_wire(op, Operation) for op in history["Operations"]])
         raise ValueError("a history needs an 'Events' or 'Operations' key")
     items: Sequence[Any] = list(history)
     if items and isinstance(items[0], Operation):
-        return None, list(items)
+        return _with_input(items)
     if items and isinstance(items[0], Mapping) and "EventType" not in items[0]:
-        return None, [from_wire(dict(op), Operation) for op in items]
+        return _with_input([from_wire(dict(op), Operation) for op in items])
     return operations_from_history(items)
+
+
+def _with_input(operations: Sequence[Operation]) -> tuple[str | None, list[Operation]]:
+    """A state export carries the input on its EXECUTION operation."""
+    for op in operations:
+        if op.type is OperationType.EXECUTION and op.execution_details is not None:
+            return op.execution_details.input_payload, list(operations)
+    return None, list(operations)

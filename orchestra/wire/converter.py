@@ -46,12 +46,25 @@ def pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
+#: Numbers below this are epoch *seconds* (as JSON APIs and the AWS CLI write them); above,
+#: epoch milliseconds (as the invocation event writes them). 1e11 s is the year 5138;
+#: 1e11 ms is 1973.
+_SECONDS_BELOW = 1e11
+
+
 def _datetime_from_wire(value: Any, _: type) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    raise TypeError(f"expected epoch milliseconds or a datetime, got {type(value).__name__}")
+        seconds = value if abs(value) < _SECONDS_BELOW else value / 1000
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise TypeError(
+        f"expected epoch milliseconds, epoch seconds, ISO-8601 or a datetime, "
+        f"got {type(value).__name__}"
+    )
 
 
 def _datetime_to_wire(value: datetime) -> int:

@@ -141,9 +141,18 @@ class LocalService:
     # --- executions --------------------------------------------------------------------------
 
     def start_execution(
-        self, function_name: str, input_payload: str | None, *, name: str | None = None
+        self,
+        function_name: str,
+        input_payload: str | None,
+        *,
+        name: str | None = None,
+        execution_timeout: int = 86_400,
     ) -> str:
-        """Create an execution (not yet invoked) and return its ARN."""
+        """Create an execution (not yet invoked) and return its ARN.
+
+        ``execution_timeout`` (seconds) is recorded in the history as the service does; the
+        emulator does not enforce it yet.
+        """
         name = name or uuid.uuid4().hex
         arn = (
             f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}:$LATEST"
@@ -167,7 +176,9 @@ class LocalService:
                 event_type="ExecutionStarted",
                 event_id=0,
                 event_timestamp=now,
-                details=EventDetails(input=payload(input_payload), execution_timeout=None),
+                details=EventDetails(
+                    input=payload(input_payload), execution_timeout=execution_timeout
+                ),
                 id=op.id,
                 name=name,
             ),
