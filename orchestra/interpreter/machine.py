@@ -7,6 +7,10 @@ invocation, a step's outcome, the acknowledgement of a checkpoint) and hands bac
 and never touches a thread or a socket: the clock and the random numbers (retry jitter) are
 passed in.
 
+The machine owns the fibers, ids, replay lookups and determinism checks; what each kind of
+operation does lives in its handler module (:mod:`.step`, :mod:`.wait`, :mod:`.child`),
+registered in :data:`HANDLERS`.
+
 Example:
     >>> from orchestra.ops import Step
     >>> def workflow(name):
@@ -27,26 +31,21 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
-from typing import Any, get_args, get_origin, get_type_hints
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from returns.result import Failure, Success
 
 from orchestra._context import LogFields, current_fields
-from orchestra.config import StepSemantics
 from orchestra.errors import (
-    ChildContextError,
     ExecutionError,
     NonDeterministicExecutionError,
     OperationError,
-    PayloadTooLargeError,
     SerializationError,
-    StepError,
-    StepInterruptedError,
     WorkflowDefinitionError,
     error_object,
-    operation_error_from,
 )
+from orchestra.interpreter.child import CHECKPOINT_PAYLOAD_LIMIT, handle_child
 from orchestra.interpreter.commands import (
     Checkpoint,
     Failed,
@@ -56,22 +55,22 @@ from orchestra.interpreter.commands import (
     Suspended,
 )
 from orchestra.interpreter.determinism import describe, mismatch
-from orchestra.interpreter.fiber import Done, Fiber
+from orchestra.interpreter.fiber import Fiber
 from orchestra.interpreter.history import HistoryIndex
 from orchestra.interpreter.ids import operation_id
+from orchestra.interpreter.payloads import ANY_SERDE
+from orchestra.interpreter.signals import BLOCKED, Continuation, Deliver, ExecutionFailure
+from orchestra.interpreter.step import STEP_PAYLOAD_LIMIT, handle_step
+from orchestra.interpreter.wait import handle_wait
 from orchestra.ops import Attempt, Child, Op, Step, Wait, is_generator_function
-from orchestra.serde import JsonSerde, Serde
+from orchestra.serde import Serde
 from orchestra.wire.converter import to_wire
 from orchestra.wire.models import (
-    ContextOptions,
     ErrorObject,
     Operation,
     OperationAction,
-    OperationStatus,
     OperationType,
     OperationUpdate,
-    StepOptions,
-    WaitOptions,
 )
 
 __all__ = [
@@ -81,36 +80,20 @@ __all__ = [
     "Machine",
 ]
 
-#: A step result larger than this (bytes of its payload) is refused.
-STEP_PAYLOAD_LIMIT = 256 * 1024
-#: A child result larger than this is not stored; its children are replayed instead.
-CHECKPOINT_PAYLOAD_LIMIT = 256 * 1024
 #: A handler response larger than this is checkpointed on the EXECUTION operation.
 RESPONSE_SIZE_LIMIT = 6 * 1024 * 1024 - 50
 
-_BLOCKED = object()
-_ANY_SERDE: JsonSerde[Any] = JsonSerde()
-
-# A continuation run when a sync checkpoint is acknowledged or a step finishes.
-Continuation = Callable[..., None]
 #: Sees every yielded operation: ``(op_id, op, fiber path, position in its context)``.
 Observer = Callable[[str, Op[Any], str, int], None]
 
-
-class _ExecutionFailure(Exception):
-    """Internal: unwinds the interpreter when the whole execution must fail."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def _return_type(fn: Callable[..., Any]) -> Any:
-    try:
-        hints = get_type_hints(fn)
-    except Exception:
-        return Any
-    return hints.get("return", Any)
+#: How each descriptor type is run: ``handler(machine, fiber, op, op_id, recorded, deliver)``
+#: returns :data:`BLOCKED` when the fiber must wait. New operation types register here.
+Handler = Callable[["Machine", Fiber, Any, str, Operation | None, Deliver], object]
+HANDLERS: dict[type[Op[Any]], Handler] = {
+    Step: handle_step,
+    Wait: handle_wait,
+    Child: handle_child,
+}
 
 
 class Machine:
@@ -148,7 +131,7 @@ class Machine:
         self._awaiting: dict[int, Continuation] = {}
         self._running: dict[str, Continuation] = {}
         self._next_ack = 0
-        self._serdes: dict[Any, Serde[Any]] = {}
+        self.serdes: dict[Any, Serde[Any]] = {}
         self.outcome: Outcome | None = None
         self._root_done = False
         try:
@@ -173,7 +156,7 @@ class Machine:
         try:
             while self._ready and self.outcome is None:
                 self._advance(self._ready.popleft())
-        except _ExecutionFailure as failure:
+        except ExecutionFailure as failure:
             self._fail(failure.error)
         if (
             self.outcome is None
@@ -217,7 +200,7 @@ class Machine:
     def _guarded(self, fn: Continuation, *args: Any) -> None:
         try:
             fn(*args)
-        except _ExecutionFailure as failure:
+        except ExecutionFailure as failure:
             self._fail(failure.error)
 
     def _advance(self, fiber: Fiber) -> None:
@@ -238,21 +221,21 @@ class Machine:
                 fiber.on_done(stop.value, None)
                 return
             except ExecutionError as exc:
-                raise _ExecutionFailure(exc) from exc
+                raise ExecutionFailure(exc) from exc
             except Exception as exc:
                 self._check_exhausted(fiber)
                 fiber.on_done(None, exc)
                 return
             finally:
                 current_fields.reset(token)
-            if self._dispatch(fiber, yielded) is _BLOCKED:
+            if self._dispatch(fiber, yielded) is BLOCKED:
                 return
 
     def _dispatch(self, fiber: Fiber, yielded: Any) -> object:
         wrap = isinstance(yielded, Attempt)
         op = yielded.op if wrap else yielded
         if not isinstance(op, Op):
-            raise _ExecutionFailure(self._not_an_op(fiber, yielded))
+            raise ExecutionFailure(self._not_an_op(fiber, yielded))
         fiber.counter += 1
         op_id = operation_id(fiber.prefix, fiber.counter)
         if self._observer is not None:
@@ -261,7 +244,7 @@ class Machine:
         if recorded is None and not (isinstance(op, Child) and op.virtual):
             later = self._history.get(operation_id(fiber.prefix, fiber.counter + 1))
             if later is not None:
-                raise _ExecutionFailure(
+                raise ExecutionFailure(
                     NonDeterministicExecutionError(
                         f"non-deterministic workflow at {fiber.position()} (id {op_id}): the "
                         "history has no operation at this position but records the next one, "
@@ -272,7 +255,7 @@ class Machine:
         if recorded is not None:
             found = mismatch(recorded, op.op_type, op.sub_type, op.op_name)
             if found is not None:
-                raise _ExecutionFailure(
+                raise ExecutionFailure(
                     NonDeterministicExecutionError(
                         f"non-deterministic workflow at {fiber.position()} (id {op_id}): the "
                         f"history recorded {found}, but the code now yields "
@@ -292,21 +275,17 @@ class Machine:
                     value = Success(value)
             fiber.resume_with(value, error)
 
-        if isinstance(op, Step):
-            state = self._step(fiber, op, op_id, recorded, deliver)
-        elif isinstance(op, Wait):
-            state = self._wait(fiber, op, op_id, recorded, deliver)
-        elif isinstance(op, Child):
-            state = self._child(fiber, op, op_id, recorded, deliver)
-        else:
-            raise _ExecutionFailure(
+        handler = HANDLERS.get(type(op))
+        if handler is None:
+            raise ExecutionFailure(
                 WorkflowDefinitionError(
                     f"{type(op).__name__} is not supported by this version of orchestra "
                     f"(at {fiber.position()})"
                 )
             )
+        state = handler(self, fiber, op, op_id, recorded, deliver)
         if (
-            state is not _BLOCKED
+            state is not BLOCKED
             and fiber.replaying
             and self._history.get(operation_id(fiber.prefix, fiber.counter + 1)) is None
         ):
@@ -317,7 +296,7 @@ class Machine:
         """A finished fiber must have consumed every operation its history recorded."""
         extra = self._history.get(operation_id(fiber.prefix, fiber.counter + 1))
         if extra is not None:
-            raise _ExecutionFailure(
+            raise ExecutionFailure(
                 NonDeterministicExecutionError(
                     f"non-deterministic workflow: {fiber.path} finished after "
                     f"{fiber.counter} operations, but its history records more: operation "
@@ -326,13 +305,33 @@ class Machine:
                 )
             )
 
-    def _wake(self, fiber: Fiber, deliver: Done, value: Any, error: BaseException | None) -> None:
+    # --- the API operation handlers use ------------------------------------------------------
+
+    @property
+    def history(self) -> HistoryIndex:
+        """The history index (operations by id)."""
+        return self._history
+
+    def random(self) -> float:
+        """A uniform number in [0, 1) from the injected source (retry jitter)."""
+        return self._random()
+
+    def wake(self, fiber: Fiber, deliver: Deliver, value: Any, error: BaseException | None) -> None:
+        """Resume ``fiber`` with ``value`` (or ``error``) on the next run."""
         deliver(value, error)
         self._ready.append(fiber)
 
-    # --- checkpoints -------------------------------------------------------------------------
+    def spawn(self, fiber: Fiber) -> None:
+        """Schedule a new fiber (a child context's body)."""
+        self._ready.append(fiber)
 
-    def _checkpoint(self, update: OperationUpdate, then: Continuation | None = None) -> None:
+    def run_step(self, command: RunStep, then: Continuation) -> None:
+        """Ask the shell to run a step; ``then(value, error)`` runs with its outcome."""
+        self._running[command.op_id] = then
+        self._commands.append(command)
+
+    def checkpoint(self, update: OperationUpdate, then: Continuation | None = None) -> None:
+        """Send ``update``; with ``then`` it is synchronous and ``then()`` runs once durable."""
         if then is None:
             self._commands.append(Checkpoint(update, sync=False))
             return
@@ -340,9 +339,10 @@ class Machine:
         self._awaiting[self._next_ack] = then
         self._commands.append(Checkpoint(update, sync=True, ack=self._next_ack))
 
-    def _update(
+    def update(
         self, fiber: Fiber, op: Op[Any], op_id: str, action: OperationAction, **fields: Any
     ) -> OperationUpdate:
+        """The update for ``op`` at ``op_id`` with its type, sub-type, name and parent."""
         return OperationUpdate(
             id=op_id,
             type=op.op_type,
@@ -352,296 +352,6 @@ class Machine:
             sub_type=op.sub_type,
             **fields,
         )
-
-    # --- Step --------------------------------------------------------------------------------
-
-    def _serde_for(self, op: Step[Any] | Child[Any]) -> Serde[Any]:
-        if op.serde is not None:
-            return op.serde
-        fn = op.fn
-        serde = self._serdes.get(fn)
-        if serde is None:
-            return_type = _return_type(fn)
-            if is_generator_function(fn):
-                args = get_args(return_type)
-                return_type = args[2] if get_origin(return_type) is Generator and args else Any
-            serde = _ANY_SERDE if return_type is Any else JsonSerde(return_type)
-            self._serdes[fn] = serde
-        return serde
-
-    def _decode(self, serde: Serde[Any], payload: str | None, op_id: str, name: str | None) -> Any:
-        if payload is None:
-            return None
-        try:
-            return serde.deserialize(payload)
-        except Exception as exc:
-            raise _ExecutionFailure(
-                SerializationError(f"cannot decode the result of {_label(op_id, name)}: {exc}")
-            ) from exc
-
-    def _step(
-        self,
-        fiber: Fiber,
-        op: Step[Any],
-        op_id: str,
-        recorded: Operation | None,
-        deliver: Done,
-    ) -> object:
-        serde = self._serde_for(op)
-        details = recorded.step_details if recorded is not None else None
-        attempts = (details.attempt or 0) if details is not None else 0
-        if recorded is not None:
-            status = recorded.status
-            if status is OperationStatus.SUCCEEDED:
-                deliver(
-                    self._decode(serde, details.result if details else None, op_id, op.name), None
-                )
-                return None
-            if status is OperationStatus.FAILED:
-                error = operation_error_from(
-                    StepError, details.error if details else None, operation_id=op_id, name=op.name
-                )
-                deliver(None, error)
-                return None
-            if status is OperationStatus.PENDING:
-                return _BLOCKED  # the service's retry timer re-invokes us
-            if status is OperationStatus.STARTED:
-                if op.semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
-                    interrupted = StepInterruptedError(
-                        f"Step operation_id={op_id} name={op.name} was previously interrupted"
-                    )
-                    self._step_failed(fiber, op, op_id, attempts + 1, interrupted, deliver)
-                    return _BLOCKED
-                self._run_step(fiber, op, op_id, attempts + 1, serde, deliver)
-                return _BLOCKED
-        self._start_step(fiber, op, op_id, attempts + 1, serde, deliver)
-        return _BLOCKED
-
-    def _start_step(
-        self,
-        fiber: Fiber,
-        op: Step[Any],
-        op_id: str,
-        attempt: int,
-        serde: Serde[Any],
-        deliver: Done,
-    ) -> None:
-        start = self._update(fiber, op, op_id, OperationAction.START)
-        if op.semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
-            self._checkpoint(
-                start, lambda: self._run_step(fiber, op, op_id, attempt, serde, deliver)
-            )
-        else:
-            self._checkpoint(start)
-            self._run_step(fiber, op, op_id, attempt, serde, deliver)
-
-    def _run_step(
-        self,
-        fiber: Fiber,
-        op: Step[Any],
-        op_id: str,
-        attempt: int,
-        serde: Serde[Any],
-        deliver: Done,
-    ) -> None:
-        def finished(value: Any, error: BaseException | None) -> None:
-            if error is not None:
-                self._step_failed(fiber, op, op_id, attempt, error, deliver)
-            else:
-                self._step_succeeded(fiber, op, op_id, value, serde, deliver)
-
-        self._running[op_id] = finished
-        self._commands.append(
-            RunStep(
-                op_id,
-                op.name,
-                fiber.parent_id,
-                attempt,
-                op.fn,
-                op.args,
-                op.kwargs,
-                at_most_once=op.semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY,
-            )
-        )
-
-    def _step_succeeded(
-        self,
-        fiber: Fiber,
-        op: Step[Any],
-        op_id: str,
-        value: Any,
-        serde: Serde[Any],
-        deliver: Done,
-    ) -> None:
-        payload = self._encode(serde, value, op_id, op.name, STEP_PAYLOAD_LIMIT, "step result")
-        decoded = self._decode(serde, payload, op_id, op.name)  # fail before checkpointing
-        update = self._update(fiber, op, op_id, OperationAction.SUCCEED, payload=payload)
-        self._checkpoint(update, lambda: self._wake(fiber, deliver, decoded, None))
-
-    def _step_failed(
-        self,
-        fiber: Fiber,
-        op: Step[Any],
-        op_id: str,
-        attempt: int,
-        error: BaseException,
-        deliver: Done,
-    ) -> None:
-        if isinstance(error, ExecutionError):
-            raise _ExecutionFailure(error)
-        err = error_object(error)
-        decision = op.retry.decide(error, attempts_made=attempt, random=self._random())
-        if decision.should_retry:
-            update = self._update(
-                fiber,
-                op,
-                op_id,
-                OperationAction.RETRY,
-                error=err,
-                step_options=StepOptions(next_attempt_delay_seconds=decision.delay_seconds),
-            )
-
-            def retried() -> None:
-                recorded = self._history.get(op_id)
-                if recorded is not None and recorded.status is OperationStatus.READY:
-                    self._start_step(fiber, op, op_id, attempt + 1, self._serde_for(op), deliver)
-                # otherwise the fiber stays parked until the service's retry timer fires
-
-            self._checkpoint(update, retried)
-            return
-        update = self._update(fiber, op, op_id, OperationAction.FAIL, error=err)
-        failure = operation_error_from(StepError, err, operation_id=op_id, name=op.name)
-        self._checkpoint(update, lambda: self._wake(fiber, deliver, None, failure))
-
-    # --- Wait --------------------------------------------------------------------------------
-
-    def _wait(
-        self,
-        fiber: Fiber,
-        op: Wait,
-        op_id: str,
-        recorded: Operation | None,
-        deliver: Done,
-    ) -> object:
-        if recorded is not None:
-            if recorded.is_terminal:
-                deliver(None, None)
-                return None
-            return _BLOCKED  # the service's timer re-invokes us
-        update = self._update(
-            fiber, op, op_id, OperationAction.START, wait_options=WaitOptions(op.seconds)
-        )
-
-        def started() -> None:
-            now = self._history.get(op_id)
-            if now is not None and now.is_terminal:
-                self._wake(fiber, deliver, None, None)
-
-        self._checkpoint(update, started)
-        return _BLOCKED
-
-    # --- Child -------------------------------------------------------------------------------
-
-    def _child(
-        self,
-        fiber: Fiber,
-        op: Child[Any],
-        op_id: str,
-        recorded: Operation | None,
-        deliver: Done,
-    ) -> object:
-        serde = self._serde_for(op)
-        details = recorded.context_details if recorded is not None else None
-        replay_children = False
-        if recorded is not None:
-            if recorded.status is OperationStatus.SUCCEEDED:
-                if not (details and details.replay_children):
-                    deliver(
-                        self._decode(serde, details.result if details else None, op_id, op.name),
-                        None,
-                    )
-                    return None
-                replay_children = True
-            elif recorded.is_terminal:
-                error = operation_error_from(
-                    ChildContextError,
-                    details.error if details else None,
-                    operation_id=op_id,
-                    name=op.name,
-                )
-                deliver(None, error)
-                return None
-        elif not op.virtual:
-            self._checkpoint(self._update(fiber, op, op_id, OperationAction.START))
-
-        def done(value: Any, error: BaseException | None) -> None:
-            self._child_finished(fiber, op, op_id, serde, replay_children, deliver, value, error)
-
-        gen = self._body(op)
-        child = Fiber(
-            gen,
-            prefix=op_id,
-            parent_id=fiber.parent_id if op.virtual else op_id,
-            path=f"{fiber.path} > child {op.name or op_id[:12]!r}",
-            replaying=self._history.get(operation_id(op_id, 1)) is not None,
-            on_done=done,
-        )
-        self._ready.append(child)
-        return _BLOCKED
-
-    def _child_finished(
-        self,
-        fiber: Fiber,
-        op: Child[Any],
-        op_id: str,
-        serde: Serde[Any],
-        replay_children: bool,
-        deliver: Done,
-        value: Any,
-        error: BaseException | None,
-    ) -> None:
-        if error is not None:
-            err = error_object(error)
-            failure = operation_error_from(ChildContextError, err, operation_id=op_id, name=op.name)
-            if op.virtual:
-                self._wake(fiber, deliver, None, failure)
-                return
-            update = self._update(fiber, op, op_id, OperationAction.FAIL, error=err)
-            self._checkpoint(update, lambda: self._wake(fiber, deliver, None, failure))
-            return
-        if replay_children:
-            self._wake(fiber, deliver, value, None)
-            return
-        payload = self._encode(serde, value, op_id, op.name, None, "child context result")
-        if op.virtual:
-            self._wake(fiber, deliver, self._decode(serde, payload, op_id, op.name), None)
-            return
-        large = len(payload.encode()) > CHECKPOINT_PAYLOAD_LIMIT
-        update = self._update(
-            fiber,
-            op,
-            op_id,
-            OperationAction.SUCCEED,
-            payload="" if large else payload,
-            context_options=ContextOptions(replay_children=large),
-        )
-        result = value if large else None
-
-        def succeeded() -> None:
-            decoded = result if large else self._decode(serde, payload, op_id, op.name)
-            self._wake(fiber, deliver, decoded, None)
-
-        self._checkpoint(update, succeeded)
-
-    def _body(self, op: Child[Any]) -> Generator[Any, Any, Any]:
-        if is_generator_function(op.fn):
-            gen = op.fn(*op.args, **op.kwargs)
-            if not inspect.isgenerator(gen):
-                raise _ExecutionFailure(
-                    WorkflowDefinitionError(f"Child {op.name!r} did not return a generator")
-                )
-            return gen
-        return _single_step(Step(op.fn, *op.args, name=op.name, kwargs=op.kwargs))
 
     # --- the workflow itself -----------------------------------------------------------------
 
@@ -664,7 +374,7 @@ class Machine:
             self._finish_failed(error_object(error))
             return
         try:
-            result = _ANY_SERDE.serialize(value)
+            result = ANY_SERDE.serialize(value)
         except SerializationError as exc:
             self._fail(SerializationError(f"cannot serialise the workflow's result: {exc}"))
             return
@@ -681,10 +391,10 @@ class Machine:
         def stored() -> None:
             self.outcome = Succeeded("")
 
-        self._checkpoint(update, stored)
+        self.checkpoint(update, stored)
 
     def _finish_failed(self, err: ErrorObject) -> None:
-        size = len(_ANY_SERDE.serialize({"Status": "FAILED", "Error": to_wire(err)}))
+        size = len(ANY_SERDE.serialize({"Status": "FAILED", "Error": to_wire(err)}))
         if size <= RESPONSE_SIZE_LIMIT:
             self.outcome = Failed(err)
             return
@@ -698,47 +408,14 @@ class Machine:
         def stored() -> None:
             self.outcome = Failed(err, checkpointed=True)
 
-        self._checkpoint(update, stored)
+        self.checkpoint(update, stored)
 
     def _fail(self, error: BaseException) -> None:
         if self.outcome is None:
             self.outcome = Failed(error_object(error))
         self._ready.clear()
 
-    # --- helpers -----------------------------------------------------------------------------
-
-    def _encode(
-        self,
-        serde: Serde[Any],
-        value: Any,
-        op_id: str,
-        name: str | None,
-        limit: int | None,
-        what: str,
-    ) -> str:
-        try:
-            payload = serde.serialize(value)
-        except Exception as exc:
-            raise _ExecutionFailure(
-                SerializationError(f"cannot serialise the {what} of {_label(op_id, name)}: {exc}")
-            ) from exc
-        if not isinstance(payload, str):
-            raise _ExecutionFailure(
-                SerializationError(
-                    f"the serde of {_label(op_id, name)} returned {type(payload).__name__}, not str"
-                )
-            )
-        if limit is not None:
-            size = len(payload.encode())
-            if size > limit:
-                raise _ExecutionFailure(
-                    PayloadTooLargeError(
-                        f"the {what} of {_label(op_id, name)} is {size} bytes once serialised; "
-                        f"the limit is {limit} bytes. Store large data elsewhere (S3, a "
-                        "database) and return a reference to it."
-                    )
-                )
-        return payload
+    # --- helpers ------------------------------------------------------------------------------
 
     def _not_an_op(self, fiber: Fiber, yielded: Any) -> WorkflowDefinitionError:
         hint = ""
@@ -750,12 +427,3 @@ class Machine:
             f"{fiber.path} yielded {yielded!r} ({type(yielded).__name__}) after operation "
             f"#{fiber.counter}, which is not an operation; yield Step, Wait, Child, ...{hint}"
         )
-
-
-def _single_step(step: Step[Any]) -> Generator[Any, Any, Any]:
-    value = yield step
-    return value
-
-
-def _label(op_id: str, name: str | None) -> str:
-    return f"operation {name!r} (id {op_id})" if name else f"operation {op_id}"
