@@ -21,25 +21,23 @@ Example:
 from __future__ import annotations
 
 import base64
-import heapq
 import secrets
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
 from orchestra.service.api import ServiceError
 from orchestra.service.local.clock import Clock, VirtualClock
-from orchestra.service.local.history import completion_event, error, payload, update_event
+from orchestra.service.local.execution import Execution
+from orchestra.service.local.history import error, payload
 from orchestra.service.local.rules import check_batch
+from orchestra.service.local.transitions import apply_update, fire_due
 from orchestra.wire.converter import to_wire
 from orchestra.wire.models import (
-    CallbackDetails,
     CheckpointResponse,
-    ContextDetails,
     ErrorObject,
     Event,
     EventDetails,
@@ -47,15 +45,12 @@ from orchestra.wire.models import (
     ExecutionState,
     ExecutionStatus,
     Operation,
-    OperationAction,
     OperationStatus,
     OperationType,
     OperationUpdate,
-    StepDetails,
-    WaitDetails,
 )
 
-__all__ = ["Execution", "InvocationKilled", "LocalService"]
+__all__ = ["Execution", "InvocationKilled", "LocalService"]  # Execution re-exported
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -66,57 +61,6 @@ _EXIT_ERROR = "Runtime.ExitError"
 
 class InvocationKilled(BaseException):
     """The emulator ended the invocation at a checkpoint (crash injection)."""
-
-
-class Execution:
-    """One execution's state inside the emulator."""
-
-    def __init__(self, arn: str, name: str, function_name: str, input_payload: str | None) -> None:
-        self.arn = arn
-        self.name = name
-        self.function_name = function_name
-        self.input_payload = input_payload
-        self.status = ExecutionStatus.RUNNING
-        self.result: str | None = None
-        self.error: ErrorObject | None = None
-        self.operations: dict[str, Operation] = {}
-        self.children: dict[str, list[str]] = {}
-        self.hidden: set[str] = set()
-        self.events: list[Event] = []
-        self.dirty: dict[str, None] = {}
-        self.timers: list[tuple[datetime, int, str]] = []
-        self.token: str | None = None
-        self.checkpoint_calls = 0
-        self.invocations = 0
-        self.crash_points: dict[int, bool] = {}
-        self.closing: tuple[ExecutionStatus, str | None, ErrorObject | None] | None = None
-        self.start_timestamp: datetime | None = None
-        self.end_timestamp: datetime | None = None
-
-    @property
-    def execution_id(self) -> str:
-        """The EXECUTION operation's id (the ARN's last segment)."""
-        return self.arn.rsplit("/", 1)[-1]
-
-    def visible_operations(self) -> list[Operation]:
-        """The state handed to the handler (children of completed contexts left out)."""
-        return [op for op in self.operations.values() if op.id not in self.hidden]
-
-    def has_pending_work(self) -> bool:
-        """Whether some operation waits for the service (a timer, a callback, an invoke)."""
-        for op in self.operations.values():
-            if op.type is OperationType.STEP and op.status in (
-                OperationStatus.PENDING,
-                OperationStatus.READY,
-            ):
-                return True
-            if (
-                op.type
-                in (OperationType.WAIT, OperationType.CALLBACK, OperationType.CHAINED_INVOKE)
-                and op.status is OperationStatus.STARTED
-            ):
-                return True
-        return False
 
 
 def _token() -> str:
@@ -136,7 +80,6 @@ class LocalService:
         self.page_size = page_size
         self._executions: dict[str, Execution] = {}
         self._lock = threading.RLock()
-        self._timer_seq = 0
 
     # --- executions --------------------------------------------------------------------------
 
@@ -170,8 +113,7 @@ class LocalService:
             execution_details=ExecutionDetails(input_payload=input_payload),
         )
         ex.operations[op.id] = op
-        self._append(
-            ex,
+        ex.append(
             Event(
                 event_type="ExecutionStarted",
                 event_id=0,
@@ -289,8 +231,7 @@ class LocalService:
         with self._lock:
             ex.token = None
             ended = self.clock.now()
-            self._append(
-                ex,
+            ex.append(
                 Event(
                     event_type="InvocationCompleted",
                     event_id=0,
@@ -383,8 +324,7 @@ class LocalService:
             if status is ExecutionStatus.SUCCEEDED
             else EventDetails(error=error(err))
         )
-        self._append(
-            ex,
+        ex.append(
             Event(
                 event_type=kind,
                 event_id=0,
@@ -397,10 +337,6 @@ class LocalService:
 
     # --- timers ------------------------------------------------------------------------------
 
-    def _arm(self, ex: Execution, due: datetime, op_id: str) -> None:
-        self._timer_seq += 1
-        heapq.heappush(ex.timers, (due, self._timer_seq, op_id))
-
     def _advance_to_next_timer(self, ex: Execution) -> bool:
         with self._lock:
             if not ex.timers:
@@ -408,40 +344,8 @@ class LocalService:
             due = ex.timers[0][0]
         self.clock.advance_to(due)
         with self._lock:
-            self._fire_due(ex, self.clock.now())
+            fire_due(ex, self.clock.now())
         return True
-
-    def _fire_due(self, ex: Execution, now: datetime) -> None:
-        while ex.timers and ex.timers[0][0] <= now:
-            _, _, op_id = heapq.heappop(ex.timers)
-            op = ex.operations.get(op_id)
-            if op is None:
-                continue
-            if op.type is OperationType.WAIT and op.status is OperationStatus.STARTED:
-                done = _evolve(op, status=OperationStatus.SUCCEEDED, end_timestamp=now)
-                self._store(ex, done)
-                seconds = None
-                if (
-                    op.wait_details
-                    and op.wait_details.scheduled_end_timestamp
-                    and op.start_timestamp
-                ):
-                    seconds = round(
-                        (
-                            op.wait_details.scheduled_end_timestamp - op.start_timestamp
-                        ).total_seconds()
-                    )
-                self._append(ex, completion_event(done, now, duration=seconds))
-            elif op.type is OperationType.STEP and op.status is OperationStatus.PENDING:
-                details = op.step_details or StepDetails()
-                ready = _evolve(
-                    op,
-                    status=OperationStatus.READY,
-                    step_details=StepDetails(
-                        attempt=details.attempt, result=details.result, error=details.error
-                    ),
-                )
-                self._store(ex, ready)
 
     # --- the service API ---------------------------------------------------------------------
 
@@ -471,8 +375,8 @@ class LocalService:
             check_batch(ex.operations, updates)
             now = self.clock.now()
             for update in updates:
-                self._apply(ex, update, now)
-            self._fire_due(ex, now)
+                apply_update(ex, update, now)
+            fire_due(ex, now)
             if crash_after:
                 ex.token = None
                 raise InvocationKilled(f"crash injected after checkpoint {ex.checkpoint_calls}")
@@ -506,123 +410,6 @@ class LocalService:
 
     # --- applying updates --------------------------------------------------------------------
 
-    def _store(self, ex: Execution, op: Operation) -> None:
-        if op.id not in ex.operations and op.parent_id is not None:
-            ex.children.setdefault(op.parent_id, []).append(op.id)
-        ex.operations[op.id] = op
-        ex.dirty[op.id] = None
-
-    def _append(self, ex: Execution, event: Event) -> None:
-        ex.events.append(_evolve_event(event, len(ex.events) + 1))
-
-    def _hide_children(self, ex: Execution, context_id: str) -> None:
-        stack = list(ex.children.get(context_id, ()))
-        while stack:
-            child = stack.pop()
-            ex.hidden.add(child)
-            stack.extend(ex.children.get(child, ()))
-
-    def _apply(self, ex: Execution, update: OperationUpdate, now: datetime) -> None:
-        if update.type is OperationType.EXECUTION:
-            status = (
-                ExecutionStatus.SUCCEEDED
-                if update.action is OperationAction.SUCCEED
-                else ExecutionStatus.FAILED
-            )
-            ex.closing = (status, update.payload, update.error)
-            return
-        stored = ex.operations.get(update.id)
-        base = stored or Operation(
-            id=update.id,
-            type=update.type,
-            status=OperationStatus.STARTED,
-            start_timestamp=now,
-            parent_id=update.parent_id,
-            name=update.name,
-            sub_type=update.sub_type,
-        )
-        op = self._transition(ex, base, update, now)
-        self._store(ex, op)
-        event = update_event(update, op, now)
-        if event is not None:
-            self._append(ex, event)
-        elif update.action is OperationAction.CANCEL:
-            self._append(ex, completion_event(op, now))
-
-    def _transition(
-        self, ex: Execution, op: Operation, update: OperationUpdate, now: datetime
-    ) -> Operation:
-        action = update.action
-        if op.type is OperationType.STEP:
-            details = op.step_details or StepDetails()
-            attempt = details.attempt or 0
-            if action is OperationAction.START:
-                return _evolve(
-                    op, status=OperationStatus.STARTED, step_details=StepDetails(attempt=attempt)
-                )
-            if action is OperationAction.RETRY:
-                delay = update.step_options.next_attempt_delay_seconds if update.step_options else 1
-                due = now + timedelta(seconds=delay or 1)
-                self._arm(ex, due, op.id)
-                return _evolve(
-                    op,
-                    status=OperationStatus.PENDING,
-                    step_details=StepDetails(
-                        attempt=attempt + 1,
-                        next_attempt_timestamp=due,
-                        result=update.payload,
-                        error=update.error,
-                    ),
-                )
-            status = (
-                OperationStatus.SUCCEEDED
-                if action is OperationAction.SUCCEED
-                else OperationStatus.FAILED
-            )
-            return _evolve(
-                op,
-                status=status,
-                end_timestamp=now,
-                step_details=StepDetails(
-                    attempt=attempt + 1, result=update.payload, error=update.error
-                ),
-            )
-        if op.type is OperationType.WAIT:
-            if action is OperationAction.CANCEL:
-                return _evolve(op, status=OperationStatus.CANCELLED, end_timestamp=now)
-            seconds = update.wait_options.wait_seconds if update.wait_options else 1
-            due = now + timedelta(seconds=seconds or 1)
-            self._arm(ex, due, op.id)
-            return _evolve(op, wait_details=WaitDetails(scheduled_end_timestamp=due))
-        if op.type is OperationType.CONTEXT:
-            if action is OperationAction.START:
-                return op
-            replay = bool(update.context_options and update.context_options.replay_children)
-            if not replay:
-                self._hide_children(ex, op.id)
-            if action is OperationAction.SUCCEED:
-                return _evolve(
-                    op,
-                    status=OperationStatus.SUCCEEDED,
-                    end_timestamp=now,
-                    context_details=ContextDetails(replay_children=replay, result=update.payload),
-                )
-            return _evolve(
-                op,
-                status=OperationStatus.FAILED,
-                end_timestamp=now,
-                context_details=ContextDetails(error=update.error),
-            )
-        if op.type is OperationType.CALLBACK:
-            callback_id = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode()
-            callback_id = callback_id.replace("-", "+").replace("_", "/")
-            return _evolve(op, callback_details=CallbackDetails(callback_id=callback_id))
-        return op  # CHAINED_INVOKE START: started; completed by the invoke engine
-
 
 def _evolve(op: Operation, **changes: Any) -> Operation:
     return attrs.evolve(op, **changes)
-
-
-def _evolve_event(event: Event, event_id: int) -> Event:
-    return attrs.evolve(event, event_id=event_id)

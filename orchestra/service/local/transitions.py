@@ -1,0 +1,171 @@
+"""How accepted updates and fired timers change an execution (the service's processors).
+
+Example:
+    >>> from datetime import UTC, datetime
+    >>> from orchestra.wire.models import OperationUpdate, OperationType, OperationAction
+    >>> from orchestra.wire.models import WaitOptions
+    >>> ex = Execution("arn:x/durable-execution/n/abc", "n", "fn", None)
+    >>> start = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> apply_update(ex, OperationUpdate(id="w", type=OperationType.WAIT,
+    ...     action=OperationAction.START, wait_options=WaitOptions(60)), start)
+    >>> fire_due(ex, datetime(2026, 1, 1, 0, 1, tzinfo=UTC))
+    >>> ex.operations["w"].status.value, [e.event_type for e in ex.events]
+    ('SUCCEEDED', ['WaitStarted', 'WaitSucceeded'])
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from orchestra.service.local.execution import Execution
+from orchestra.service.local.history import completion_event, update_event
+from orchestra.wire.models import (
+    CallbackDetails,
+    ContextDetails,
+    ExecutionStatus,
+    Operation,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+    StepDetails,
+    WaitDetails,
+)
+
+__all__ = ["apply_update", "fire_due"]
+
+
+def apply_update(ex: Execution, update: OperationUpdate, now: datetime) -> None:
+    """Apply one accepted update: the new operation, its timer and its history event."""
+    if update.type is OperationType.EXECUTION:
+        status = (
+            ExecutionStatus.SUCCEEDED
+            if update.action is OperationAction.SUCCEED
+            else ExecutionStatus.FAILED
+        )
+        ex.closing = (status, update.payload, update.error)
+        return
+    stored = ex.operations.get(update.id)
+    base = stored or Operation(
+        id=update.id,
+        type=update.type,
+        status=OperationStatus.STARTED,
+        start_timestamp=now,
+        parent_id=update.parent_id,
+        name=update.name,
+        sub_type=update.sub_type,
+    )
+    op = _transition(ex, base, update, now)
+    ex.store(op)
+    event = update_event(update, op, now)
+    if event is not None:
+        ex.append(event)
+    elif update.action is OperationAction.CANCEL:
+        ex.append(completion_event(op, now))
+
+
+def _transition(ex: Execution, op: Operation, update: OperationUpdate, now: datetime) -> Operation:
+    action = update.action
+    if op.type is OperationType.STEP:
+        details = op.step_details or StepDetails()
+        attempt = details.attempt or 0
+        if action is OperationAction.START:
+            return _evolve(
+                op, status=OperationStatus.STARTED, step_details=StepDetails(attempt=attempt)
+            )
+        if action is OperationAction.RETRY:
+            delay = update.step_options.next_attempt_delay_seconds if update.step_options else 1
+            due = now + timedelta(seconds=delay or 1)
+            ex.arm(due, op.id)
+            return _evolve(
+                op,
+                status=OperationStatus.PENDING,
+                step_details=StepDetails(
+                    attempt=attempt + 1,
+                    next_attempt_timestamp=due,
+                    result=update.payload,
+                    error=update.error,
+                ),
+            )
+        status = (
+            OperationStatus.SUCCEEDED
+            if action is OperationAction.SUCCEED
+            else OperationStatus.FAILED
+        )
+        return _evolve(
+            op,
+            status=status,
+            end_timestamp=now,
+            step_details=StepDetails(
+                attempt=attempt + 1, result=update.payload, error=update.error
+            ),
+        )
+    if op.type is OperationType.WAIT:
+        if action is OperationAction.CANCEL:
+            return _evolve(op, status=OperationStatus.CANCELLED, end_timestamp=now)
+        seconds = update.wait_options.wait_seconds if update.wait_options else 1
+        due = now + timedelta(seconds=seconds or 1)
+        ex.arm(due, op.id)
+        return _evolve(op, wait_details=WaitDetails(scheduled_end_timestamp=due))
+    if op.type is OperationType.CONTEXT:
+        if action is OperationAction.START:
+            return op
+        replay = bool(update.context_options and update.context_options.replay_children)
+        if not replay:
+            ex.hide_children(op.id)
+        if action is OperationAction.SUCCEED:
+            return _evolve(
+                op,
+                status=OperationStatus.SUCCEEDED,
+                end_timestamp=now,
+                context_details=ContextDetails(replay_children=replay, result=update.payload),
+            )
+        return _evolve(
+            op,
+            status=OperationStatus.FAILED,
+            end_timestamp=now,
+            context_details=ContextDetails(error=update.error),
+        )
+    if op.type is OperationType.CALLBACK:
+        callback_id = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode()
+        callback_id = callback_id.replace("-", "+").replace("_", "/")
+        return _evolve(op, callback_details=CallbackDetails(callback_id=callback_id))
+    return op  # CHAINED_INVOKE START: started; completed by the invoke engine
+
+
+def fire_due(ex: Execution, now: datetime) -> None:
+    """Fire every timer due by ``now``: waits succeed, retried steps become READY."""
+    while ex.timers and ex.timers[0][0] <= now:
+        _, _, op_id = heapq.heappop(ex.timers)
+        op = ex.operations.get(op_id)
+        if op is None:
+            continue
+        if op.type is OperationType.WAIT and op.status is OperationStatus.STARTED:
+            done = _evolve(op, status=OperationStatus.SUCCEEDED, end_timestamp=now)
+            ex.store(done)
+            seconds = None
+            if op.wait_details and op.wait_details.scheduled_end_timestamp and op.start_timestamp:
+                seconds = round(
+                    (op.wait_details.scheduled_end_timestamp - op.start_timestamp).total_seconds()
+                )
+            ex.append(completion_event(done, now, duration=seconds))
+        elif op.type is OperationType.STEP and op.status is OperationStatus.PENDING:
+            details = op.step_details or StepDetails()
+            ready = _evolve(
+                op,
+                status=OperationStatus.READY,
+                step_details=StepDetails(
+                    attempt=details.attempt, result=details.result, error=details.error
+                ),
+            )
+            ex.store(ready)
+
+
+def _evolve(op: Operation, **changes: Any) -> Operation:
+    return attrs.evolve(op, **changes)
