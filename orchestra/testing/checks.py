@@ -105,9 +105,8 @@ class _SnapshottingService(LocalService):
         finally:
             self._snapshot(self.execution(arn))
 
-    def _invoke(self, ex: Execution, handler: Callable[..., Any]) -> Any:
+    def before_invoke(self, ex: Execution) -> None:
         self._snapshot(ex)
-        return super()._invoke(ex, handler)
 
 
 def _update_key(update: OperationUpdate) -> tuple[Any, ...]:

@@ -201,7 +201,11 @@ class LocalService:
                 break  # waiting for something from outside (a callback)
         return ex.status
 
+    def before_invoke(self, ex: Execution) -> None:
+        """Called before each invocation of ``ex`` (a hook for testing tools)."""
+
     def _invoke(self, ex: Execution, handler: Handler) -> ErrorObject | None:
+        self.before_invoke(ex)
         with self._lock:
             ex.invocations += 1
             ex.token = _token()
