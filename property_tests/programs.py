@@ -295,37 +295,28 @@ def _number(program: Program) -> Program:
     """Give every operation a unique name: ``<label>#<kind><n>``, at most 256 characters."""
     counter = iter(range(1, 10_000))
 
-    def named(label: str, kind: str) -> str:
+    def named(stmt: Statement) -> Statement:
+        kind = {Step: "s", Wait: "w", Child: "c"}.get(type(stmt))
+        if kind is None:
+            return stmt
         suffix = f"#{kind}{next(counter)}"
-        return label[: MAX_NAME - len(suffix)] + suffix
+        return attrs.evolve(stmt, name=stmt.name[: MAX_NAME - len(suffix)] + suffix)
 
-    def body(stmts: tuple[Statement, ...]) -> tuple[Statement, ...]:
-        out: list[Statement] = []
-        for stmt in stmts:
-            if isinstance(stmt, Step):
-                out.append(attrs.evolve(stmt, name=named(stmt.name, "s")))
-            elif isinstance(stmt, Wait):
-                out.append(attrs.evolve(stmt, name=named(stmt.name, "w")))
-            elif isinstance(stmt, Child):
-                name = named(stmt.name, "c")
-                inner = attrs.evolve(stmt.program, body=body(stmt.program.body))
-                out.append(attrs.evolve(stmt, name=name, program=inner))
-            elif isinstance(stmt, Try):
-                out.append(Try(body(stmt.body), body(stmt.handler)))
-            else:
-                out.append(stmt)
-        return tuple(out)
-
-    return attrs.evolve(program, body=body(program.body))
+    return _map_statements(program, named)
 
 
 def _map_steps(program: Program, fn: Callable[[Step], Step]) -> Program:
+    return _map_statements(program, lambda s: fn(s) if isinstance(s, Step) else s)
+
+
+def _map_statements(program: Program, fn: Callable[[Statement], Statement]) -> Program:
+    """Apply ``fn`` to every statement, outer before inner, in program order."""
+
     def body(stmts: tuple[Statement, ...]) -> tuple[Statement, ...]:
         out: list[Statement] = []
-        for stmt in stmts:
-            if isinstance(stmt, Step):
-                out.append(fn(stmt))
-            elif isinstance(stmt, Child):
+        for original in stmts:
+            stmt = fn(original)
+            if isinstance(stmt, Child):
                 inner = attrs.evolve(stmt.program, body=body(stmt.program.body))
                 out.append(attrs.evolve(stmt, program=inner))
             elif isinstance(stmt, Try):
