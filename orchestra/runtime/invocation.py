@@ -153,6 +153,13 @@ def run_invocation(
             return _failed(exc)
         raise
     writer.close()
+    while not inbox.empty():  # a failure of the final flush must not go unnoticed
+        event = inbox.get()
+        if event[0] == "error":
+            error = event[1]
+            if isinstance(error, InvocationError) and not error.retryable:
+                return _failed(error)
+            raise error
 
     outcome = machine.outcome
     if isinstance(outcome, Succeeded):
