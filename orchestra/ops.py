@@ -47,7 +47,6 @@ from orchestra.wire.models import OperationType, SubType
 __all__ = ["Attempt", "Child", "Op", "Step", "Wait", "check_name", "is_generator_function"]
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 MAX_NAME_LENGTH = 256
 

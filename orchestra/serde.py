@@ -50,6 +50,12 @@ payload_converter.register_unstructure_hook(Decimal, str)
 payload_converter.register_structure_hook(Decimal, lambda v, _: Decimal(v))
 payload_converter.register_unstructure_hook(bytes, lambda v: base64.b64encode(v).decode())
 payload_converter.register_structure_hook(bytes, lambda v, _: base64.b64decode(v))
+payload_converter.register_unstructure_hook(
+    set, lambda v: [payload_converter.unstructure(x) for x in v]
+)
+payload_converter.register_unstructure_hook(
+    frozenset, lambda v: [payload_converter.unstructure(x) for x in v]
+)
 
 
 @runtime_checkable
@@ -113,11 +119,3 @@ class JsonSerde(Generic[T]):
 
     def __repr__(self) -> str:
         return f"JsonSerde({getattr(self.type_, '__name__', self.type_)})"
-
-
-payload_converter.register_unstructure_hook(
-    set, lambda v: [payload_converter.unstructure(x) for x in v]
-)
-payload_converter.register_unstructure_hook(
-    frozenset, lambda v: [payload_converter.unstructure(x) for x in v]
-)

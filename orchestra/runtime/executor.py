@@ -59,7 +59,3 @@ class StepExecutor:
         finally:
             current_fields.reset(fields_token)
             step_context_var.reset(ctx_token)
-
-    def shutdown(self) -> None:
-        """Stop accepting steps (running ones finish in the background)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -75,8 +75,6 @@ class CheckpointWriter:
         self._closing = False
         self._aborted = False
         self._failed = False
-        self.terminal = False
-        self.calls = 0
         self._thread = threading.Thread(target=self._loop, name="orchestra-checkpoint", daemon=True)
         self._thread.start()
 
@@ -114,11 +112,6 @@ class CheckpointWriter:
             self._queue.clear()
             self._cond.notify()
         self._thread.join(timeout=5)
-
-    @property
-    def token(self) -> str | None:
-        """The current checkpoint token (``None`` once the execution has ended)."""
-        return self._token
 
     # --- the writer thread -------------------------------------------------------------------
 
@@ -173,14 +166,12 @@ class CheckpointWriter:
     def _send(self, batch: Sequence[Checkpoint]) -> list[Operation]:
         if self._token is None:
             raise ServiceError("ExecutionEnded", "the execution has already completed", status=400)
-        self.calls += 1
         response = self._service.checkpoint(self._arn, self._token, [c.update for c in batch])
         self._token = response.checkpoint_token
         state = response.new_execution_state
         operations = list(state.operations)
         if self._token is None:
-            self.terminal = True  # the execution ended; the token is spent: no paging
-            return operations
+            return operations  # the execution ended; the token is spent: no paging
         marker = state.next_marker
         while marker:
             page = self._service.get_state(self._arn, self._token, marker, STATE_PAGE_SIZE)

@@ -50,7 +50,7 @@ from orchestra.wire.models import (
     OperationUpdate,
 )
 
-__all__ = ["Execution", "InvocationKilled", "LocalService"]  # Execution re-exported
+__all__ = ["Execution", "InvocationKilled", "LocalService"]
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
