@@ -26,6 +26,7 @@ __all__ = [
     "CheckpointError",
     "ChildContextError",
     "ExecutionError",
+    "GetStateError",
     "InvocationError",
     "MalformedEventError",
     "NonDeterministicExecutionError",
@@ -130,18 +131,39 @@ class MalformedEventError(ExecutionError):
 
 
 class InvocationError(OrchestraError):
-    """An error that ends the invocation; Lambda retries it when ``retryable``."""
+    """An error that ends the invocation; Lambda retries it when ``retryable``.
+
+    Attributes:
+        retryable: whether re-driving the invocation can help.
+        code: the service's error code (``ThrottlingException``), when there is one.
+        status: the HTTP status of the service's answer, when there was an answer.
+        request_id: the service's RequestId, for support cases.
+    """
 
     retryable: bool = True
 
-    def __init__(self, message: str, *, retryable: bool = True, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        code: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.code = code
+        self.status = status
+        self.request_id = request_id
 
 
 class CheckpointError(InvocationError):
-    """A call to the durable-execution service failed."""
+    """A ``CheckpointDurableExecution`` call failed or was answered with nonsense."""
+
+
+class GetStateError(InvocationError):
+    """A ``GetDurableExecutionState`` call failed or was answered with nonsense."""
 
 
 _REGISTRY: dict[str, type[OperationError]] = {}
