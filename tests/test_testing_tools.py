@@ -290,3 +290,83 @@ def test_exported_timestamps_in_iso_8601_and_epoch_seconds_are_read():
     )
     assert iso.start_timestamp.year == 2026
     assert seconds.start_timestamp == millis.start_timestamp
+
+
+# --- World: the exception an injected failure raises ----------------------------------------
+
+
+def only_timeouts():
+    policy = RetryPolicy.fixed(Duration(1), max_attempts=3, retryable_error_types=[TimeoutError])
+    return (yield Step(echo, 1, name="charge", retry=policy))
+
+
+@pytest.mark.parametrize(
+    "world",
+    [
+        World(failures={"charge": 2}, exception=TimeoutError),
+        World(failures={"charge": (2, TimeoutError)}),
+        World(failures={"charge": 2}, exceptions={"charge": TimeoutError}),
+    ],
+    ids=["world-wide", "per-step-pair", "per-step-mapping"],
+)
+def test_an_injected_exception_type_is_retried_by_a_policy_that_retries_it(world):
+    run = LocalRunner(only_timeouts, world=world).run()
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result == 1
+    assert run.operation("charge").step_details.attempt == 3
+
+
+def test_the_default_injected_failure_is_not_retried_by_a_policy_for_other_types():
+    run = LocalRunner(only_timeouts, world=World(failures={"charge": 2})).run()
+    assert run.status == "FAILED"
+    details = run.operation("charge").step_details
+    assert details.attempt == 1
+    assert details.error.error_type == "InjectedFailure"
+
+
+def test_a_per_step_exception_type_overrides_the_world_wide_one():
+    world = World(failures={"a": 1, "b": (1, KeyError)}, exception=TimeoutError)
+    assert world.failures == {"a": 1, "b": 1}
+    assert world.exception_for("a") is TimeoutError
+    assert world.exception_for("b") is KeyError
+    assert world.exception_for("other") is TimeoutError
+    assert attrs.evolve(world, seed=5).exception_for("b") is KeyError
+
+
+class NeedsTwoArguments(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"exception": KeyboardInterrupt}, "subclass of Exception"),
+        ({"exception": "TimeoutError"}, "subclass of Exception"),
+        ({"exception": TimeoutError()}, "subclass of Exception"),
+        ({"exception": NeedsTwoArguments}, "cannot be built from a message"),
+        ({"failures": {"a": (1, int)}}, "subclass of Exception"),
+        ({"failures": {"a": (1, TimeoutError, 2)}}, "count or"),
+        ({"failures": {"a": -1}}, "count >= 0"),
+        ({"failures": {"a": "2"}}, "count >= 0"),
+        ({"exceptions": {"a": SystemExit}}, "subclass of Exception"),
+    ],
+)
+def test_a_world_rejects_bad_exception_types_and_counts_at_construction(options, message):
+    from orchestra.errors import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        World(**options)
+
+
+@settings(max_examples=20, deadline=None)
+@given(worlds(step_names=["charge"], max_failures=2, exceptions=[TimeoutError, KeyError]))
+def test_worlds_draw_the_injected_exception_type(world):
+    if "charge" in world.failures:
+        assert world.exception_for("charge") in (TimeoutError, KeyError)
+    run = LocalRunner(only_timeouts, world=world).run()
+    failures = world.failures.get("charge", 0)
+    if failures == 0 or world.exception_for("charge") is TimeoutError:
+        assert run.status == "SUCCEEDED"
+    else:
+        assert run.operation("charge").step_details.error.error_type == "KeyError"
