@@ -370,3 +370,54 @@ def test_worlds_draw_the_injected_exception_type(world):
         assert run.status == "SUCCEEDED"
     else:
         assert run.operation("charge").step_details.error.error_type == "KeyError"
+
+
+# --- Replayer: the execution input -----------------------------------------------------------
+
+
+def order_total(order):
+    yield Step(echo, order["n"], name="n")
+    yield Wait(60, name="hold")
+    return order["n"]
+
+
+def no_input():
+    yield Wait(60, name="hold")
+    return 1
+
+
+def test_the_replayer_refuses_a_history_without_its_input_and_names_the_fix():
+    from orchestra.testing import MissingInputError
+
+    run = LocalRunner(order_total).run({"n": 5})
+    truncated = run.history_dicts(include_execution_data=False)
+    with pytest.raises(MissingInputError, match=r"input=") as info:
+        Replayer(order_total).replay(truncated)
+    assert "does not carry the execution input" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_the_replayer_refuses_operations_without_the_execution_operation():
+    from orchestra.testing import MissingInputError
+    from orchestra.wire.models import OperationType
+
+    run = LocalRunner(order_total).run({"n": 5})
+    operations = [op for op in run.operations if op.type is not OperationType.EXECUTION]
+    with pytest.raises(MissingInputError):
+        Replayer(order_total).replay(operations)
+    assert Replayer(order_total).replay(operations, input={"n": 5}).ok
+
+
+def test_an_explicit_input_replays_a_history_without_one_even_none():
+    run = LocalRunner(order_total).run({"n": 5})
+    truncated = run.history_dicts(include_execution_data=False)
+    assert Replayer(order_total).replay(truncated, input={"n": 5}).ok
+
+    bare = LocalRunner(no_input).run().history_dicts(include_execution_data=False)
+    assert Replayer(no_input).replay(bare, input=None).ok
+
+
+def test_a_history_that_carries_a_null_input_replays_without_one():
+    history = LocalRunner(no_input).run().history_dicts()
+    assert history[0]["ExecutionStartedDetails"]["Input"]["Payload"] == "null"
+    assert Replayer(no_input).replay(history).ok

@@ -10,7 +10,7 @@ from orchestra.testing.checks import (
     check_replay_determinism,
 )
 from orchestra.testing.guard import DeterminismGuard, Violation
-from orchestra.testing.replay import Replayer, ReplayMismatch, ReplayResult
+from orchestra.testing.replay import MissingInputError, Replayer, ReplayMismatch, ReplayResult
 from orchestra.testing.runner import LocalRunner, RunResult
 from orchestra.testing.world import CrashPoint, InjectedFailure, World
 
@@ -21,6 +21,7 @@ __all__ = [
     "DeterminismReport",
     "InjectedFailure",
     "LocalRunner",
+    "MissingInputError",
     "ReplayMismatch",
     "ReplayResult",
     "Replayer",

@@ -50,7 +50,13 @@ from orchestra.wire.models import (
     StepDetails,
 )
 
-__all__ = ["ReplayMismatch", "ReplayResult", "Replayer", "operations_from_history"]
+__all__ = [
+    "MissingInputError",
+    "ReplayMismatch",
+    "ReplayResult",
+    "Replayer",
+    "operations_from_history",
+]
 
 _FAMILIES = {
     "Execution": OperationType.EXECUTION,
@@ -78,6 +84,10 @@ _REPLAY_FAILURES = frozenset(
 
 class ReplayMismatch(AssertionError):
     """The current code cannot replay a recorded history."""
+
+
+class MissingInputError(ValueError):
+    """The history does not carry the execution input, and none was passed."""
 
 
 @attrs.frozen
@@ -183,16 +193,54 @@ class Replayer:
     ) -> ReplayResult:
         """Replay ``history`` (events, a state export, or a RunResult) against the code.
 
+        The workflow is replayed with the execution input the history carries. A history
+        exported without execution data (``IncludeExecutionData=False``: the input is
+        ``{"Truncated": true}``), or without its ``EXECUTION`` operation, does not carry it:
+        pass ``input=`` explicitly then, ``input=None`` included, or the replay refuses to
+        guess.
+
         Args:
             history: ``{"Events": [...]}`` from GetDurableExecutionHistory (use
                 ``IncludeExecutionData=True`` so results and the input are included), a list
                 of such events, ``{"Operations": [...]}`` from GetDurableExecutionState, a list
                 of :class:`Operation`, or a :class:`~orchestra.testing.RunResult`.
-            input: the execution input, when the history does not carry it.
+            input: the execution input; required when the history does not carry it, and
+                used instead of the recorded one when given.
             raise_on_mismatch: raise :class:`ReplayMismatch` with the diff on a mismatch.
+
+        Raises:
+            MissingInputError: the history does not carry the input and ``input`` was not
+                passed.
+            ReplayMismatch: the code cannot replay the history (with ``raise_on_mismatch``).
+
+        Example:
+            >>> from orchestra import Step
+            >>> from orchestra.testing import LocalRunner
+            >>> def double(x):
+            ...     return (yield Step(abs, x, name="abs")) * 2
+            >>> run = LocalRunner(double).run(-4)
+            >>> truncated = run.history_dicts(include_execution_data=False)
+            >>> Replayer(double).replay(truncated)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            orchestra.testing.replay.MissingInputError: the history does not carry the ...
+            >>> Replayer(double).replay(truncated, input=-4).ok
+            True
         """
         payload, operations = _normalise(history)
-        value = input if input is not _UNSET else (json.loads(payload) if payload else None)
+        if input is not _UNSET:
+            value = input
+        elif payload is not None:
+            value = json.loads(payload)
+        else:
+            raise MissingInputError(
+                "the history does not carry the execution input (it was exported without "
+                "execution data, or without its EXECUTION operation), so the replay cannot "
+                "know what the workflow was called with. Pass it explicitly: "
+                "Replayer(workflow).replay(history, input=...), input=None for a workflow "
+                "called without input. Or export the history with its execution data "
+                "(--include-execution-data / IncludeExecutionData=True)."
+            )
         state = visible(op for op in operations if op.type is not OperationType.EXECUTION)
         result = probe(self.workflow, value, state)
         by_id = {op.id: op for op in state}
