@@ -1,10 +1,11 @@
 """How the interpreter runs a :class:`~orchestra.ops.Child` context.
 
-The body runs as its own fiber whose operations are numbered under the child's id. A
+The body runs as a child fiber whose operations are numbered under the child's id. A
 child that succeeded is not run again (its result is returned), unless its result was too
 large to store (``ReplayChildren``): then the body replays from its children's
 checkpoints. A virtual child checkpoints nothing of its own and its operations report
-the enclosing context as their parent.
+the enclosing context as their parent. A body that cannot even be called (wrong
+arguments) fails the child like a body that raised.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from orchestra.errors import ChildContextError, WorkflowDefinitionError, error_object
 from orchestra.errors import operation_error_from as rebuild
-from orchestra.interpreter.fiber import Fiber
-from orchestra.interpreter.ids import operation_id
 from orchestra.interpreter.payloads import decode, encode, serde_for
-from orchestra.interpreter.signals import BLOCKED, Deliver, ExecutionFailure
+from orchestra.interpreter.signals import BLOCKED
 from orchestra.ops import Child, Step, is_generator_function
 from orchestra.serde import Serde
 from orchestra.wire.models import ContextOptions, Operation, OperationAction, OperationStatus
 
 if TYPE_CHECKING:
-    from orchestra.interpreter.machine import Machine
+    from orchestra.interpreter.fiber import Fiber
+    from orchestra.interpreter.kernel import Kernel
 
 __all__ = ["CHECKPOINT_PAYLOAD_LIMIT", "handle_child"]
 
@@ -33,21 +33,18 @@ CHECKPOINT_PAYLOAD_LIMIT = 256 * 1024
 
 
 def handle_child(
-    m: Machine,
-    fiber: Fiber,
-    op: Child[Any],
-    op_id: str,
-    recorded: Operation | None,
-    deliver: Deliver,
+    k: Kernel, fiber: Fiber, op: Child[Any], op_id: str, recorded: Operation | None
 ) -> object:
     """Replay or run ``op`` at ``op_id``."""
-    serde = serde_for(m.serdes, op.fn, op.serde)
+    serde = serde_for(k.serdes, op.fn, op.serde)
     details = recorded.context_details if recorded is not None else None
     replay_children = False
     if recorded is not None:
         if recorded.status is OperationStatus.SUCCEEDED:
             if not (details and details.replay_children):
-                deliver(decode(serde, details.result if details else None, op_id, op.name), None)
+                k.wake(
+                    fiber, decode(serde, details.result if details else None, op_id, op.name), None
+                )
                 return None
             replay_children = True
         elif recorded.is_terminal:
@@ -57,35 +54,26 @@ def handle_child(
                 operation_id=op_id,
                 name=op.name,
             )
-            deliver(None, error)
+            k.wake(fiber, None, error)
             return None
     elif not op.virtual:
-        m.checkpoint(m.update(fiber, op, op_id, OperationAction.START))
+        k.checkpoint(fiber, k.update(fiber, op, op_id, OperationAction.START))
 
     def done(value: Any, error: BaseException | None) -> None:
-        _finished(m, fiber, op, op_id, serde, replay_children, deliver, value, error)
+        _finished(k, fiber, op, op_id, serde, replay_children, value, error)
 
-    m.spawn(
-        Fiber(
-            _body(op),
-            prefix=op_id,
-            parent_id=fiber.parent_id if op.virtual else op_id,
-            path=f"{fiber.path} > child {op.name or op_id[:12]!r}",
-            replaying=m.history.get(operation_id(op_id, 1)) is not None,
-            on_done=done,
-        )
-    )
+    context = fiber.context.child(op_id, sub_type=op.sub_type, name=op.name, virtual=op.virtual)
+    k.start_context(fiber, lambda: _body(op), context, done)
     return BLOCKED
 
 
 def _finished(
-    m: Machine,
+    k: Kernel,
     fiber: Fiber,
     op: Child[Any],
     op_id: str,
     serde: Serde[Any],
     replay_children: bool,
-    deliver: Deliver,
     value: Any,
     error: BaseException | None,
 ) -> None:
@@ -93,20 +81,20 @@ def _finished(
         err = error_object(error)
         failure = rebuild(ChildContextError, err, operation_id=op_id, name=op.name)
         if op.virtual:
-            m.wake(fiber, deliver, None, failure)
+            k.wake(fiber, None, failure)
             return
-        update = m.update(fiber, op, op_id, OperationAction.FAIL, error=err)
-        m.checkpoint(update, lambda: m.wake(fiber, deliver, None, failure))
+        update = k.update(fiber, op, op_id, OperationAction.FAIL, error=err)
+        k.checkpoint(fiber, update, lambda: k.wake(fiber, None, failure))
         return
     if replay_children:
-        m.wake(fiber, deliver, value, None)
+        k.wake(fiber, value, None)
         return
     payload = encode(serde, value, op_id, op.name, None, "child context result")
     if op.virtual:
-        m.wake(fiber, deliver, decode(serde, payload, op_id, op.name), None)
+        k.wake(fiber, decode(serde, payload, op_id, op.name), None)
         return
     large = len(payload.encode()) > CHECKPOINT_PAYLOAD_LIMIT
-    update = m.update(
+    update = k.update(
         fiber,
         op,
         op_id,
@@ -115,16 +103,14 @@ def _finished(
         context_options=ContextOptions(replay_children=large),
     )
     result = value if large else decode(serde, payload, op_id, op.name)
-    m.checkpoint(update, lambda: m.wake(fiber, deliver, result, None))
+    k.checkpoint(fiber, update, lambda: k.wake(fiber, result, None))
 
 
 def _body(op: Child[Any]) -> Generator[Any, Any, Any]:
     if is_generator_function(op.fn):
         gen = op.fn(*op.args, **op.kwargs)
         if not inspect.isgenerator(gen):
-            raise ExecutionFailure(
-                WorkflowDefinitionError(f"Child {op.name!r} did not return a generator")
-            )
+            raise WorkflowDefinitionError(f"Child {op.name!r} did not return a generator")
         return gen
     return _single_step(Step(op.fn, *op.args, name=op.name, kwargs=op.kwargs))
 

@@ -1,8 +1,13 @@
 """What the interpreter asks the shell to do, and the outcomes it reports.
 
+Every command names its ``owner``, the fiber that asked for it, so that cancelling a fiber
+can withdraw what it queued (:class:`Withdraw`).
+
 Example:
     >>> Suspended()
     Suspended()
+    >>> Checkpoint(None, sync=True, ack=3, owner=0).is_poll
+    True
 """
 
 from __future__ import annotations
@@ -14,16 +19,36 @@ import attrs
 
 from orchestra.wire.models import ErrorObject, OperationUpdate
 
-__all__ = ["Checkpoint", "Failed", "Outcome", "RunStep", "Succeeded", "Suspended"]
+__all__ = [
+    "Checkpoint",
+    "Command",
+    "Failed",
+    "Outcome",
+    "RunStep",
+    "Succeeded",
+    "Suspended",
+    "Warn",
+    "Withdraw",
+]
 
 
 @attrs.frozen
 class Checkpoint:
-    """Send ``update`` to the service. A ``sync`` update's ``ack`` must be acknowledged."""
+    """Send ``update``; a ``sync`` one is acknowledged by ``ack``.
 
-    update: OperationUpdate
+    ``update`` is ``None`` for a *poll*: an empty checkpoint call that only fetches the
+    service's current state (a timer may have fallen due).
+    """
+
+    update: OperationUpdate | None
     sync: bool
     ack: int | None = None
+    owner: int = 0
+
+    @property
+    def is_poll(self) -> bool:
+        """Whether this is an empty call that only reads the state back."""
+        return self.update is None
 
 
 @attrs.frozen
@@ -38,21 +63,39 @@ class RunStep:
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
     at_most_once: bool = False
+    owner: int = 0
+
+
+@attrs.frozen
+class Withdraw:
+    """Fibers ``owners`` were cancelled: drop their queued, unsent checkpoints."""
+
+    owners: frozenset[int]
+
+
+@attrs.frozen
+class Warn:
+    """Something the shell should log as a warning (the interpreter does no logging)."""
+
+    message: str
+    error: BaseException | None = None
+
+
+Command = Checkpoint | RunStep | Withdraw | Warn
 
 
 @attrs.frozen
 class Succeeded:
-    """The workflow returned; ``result`` is the JSON the handler returns."""
+    """The workflow returned; ``result`` is its JSON (the shell decides how to deliver it)."""
 
-    result: str | None
+    result: str
 
 
 @attrs.frozen
 class Failed:
-    """The workflow failed with ``error``; ``checkpointed`` when it was sent as an update."""
+    """The workflow (or the execution) failed with ``error``."""
 
     error: ErrorObject
-    checkpointed: bool = False
 
 
 @attrs.frozen

@@ -1,28 +1,30 @@
 """The pure interpreter: replays a workflow against its history and decides what is new.
 
-A sans-I/O state machine in the spirit of h11. It consumes events (the start of an
-invocation, a step's outcome, the acknowledgement of a checkpoint) and hands back commands
-(:class:`~orchestra.interpreter.commands.Checkpoint`,
-:class:`~orchestra.interpreter.commands.RunStep`). It never sleeps, never reads a clock
-and never touches a thread or a socket: the clock and the random numbers (retry jitter) are
-passed in.
+A sans-I/O state machine in the spirit of h11. It consumes typed events
+(:mod:`~orchestra.interpreter.events`: a step finished, checkpoints were acknowledged, time
+passed) and hands back typed commands (:mod:`~orchestra.interpreter.commands`: send a
+checkpoint, run a step, withdraw a cancelled fiber's updates). It never sleeps, never reads
+a clock, never logs and never touches a thread or a socket: the time and the random numbers
+(retry jitter) are passed in.
 
-The machine owns the fibers, ids, replay lookups and determinism checks; what each kind of
-operation does lives in its handler module (:mod:`.step`, :mod:`.wait`, :mod:`.child`),
-registered in :data:`HANDLERS`.
+The machine owns the fiber tree, ids, replay lookups and determinism checks; what each kind
+of operation does lives in its handler module (:mod:`.step`, :mod:`.wait`, :mod:`.child`),
+registered in :data:`HANDLERS`, which acts only through the :class:`~.kernel.Kernel`
+interface.
 
 Example:
     >>> from orchestra.ops import Step
+    >>> from orchestra.interpreter.events import Acknowledged, StepFinished
     >>> def workflow(name):
     ...     greeting = yield Step(str.upper, name, name="shout")
     ...     return greeting
     >>> machine = Machine(workflow, "hi", HistoryIndex(), execution_arn="arn")
     >>> [type(c).__name__ for c in machine.run()]
     ['Checkpoint', 'RunStep']
-    >>> machine.step_finished(machine.running_steps()[0], "HI", None)
+    >>> machine.handle(StepFinished(machine.running_steps()[0], "HI"))
     >>> [c.update.action.value for c in machine.run()]
     ['SUCCEED']
-    >>> machine.acknowledged([1], [])
+    >>> machine.handle(Acknowledged((1,)))
     >>> machine.run(), machine.outcome
     ([], Succeeded(result='"HI"'))
 """
@@ -30,13 +32,13 @@ Example:
 from __future__ import annotations
 
 import inspect
+import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from returns.result import Failure, Success
 
-from orchestra._context import LogFields, current_fields
 from orchestra.errors import (
     ExecutionError,
     NonDeterministicExecutionError,
@@ -45,26 +47,36 @@ from orchestra.errors import (
     WorkflowDefinitionError,
     error_object,
 )
-from orchestra.interpreter.child import CHECKPOINT_PAYLOAD_LIMIT, handle_child
+from orchestra.interpreter.child import handle_child
 from orchestra.interpreter.commands import (
     Checkpoint,
+    Command,
     Failed,
     Outcome,
     RunStep,
     Succeeded,
     Suspended,
+    Warn,
+    Withdraw,
 )
 from orchestra.interpreter.determinism import describe, mismatch
-from orchestra.interpreter.fiber import Fiber
+from orchestra.interpreter.events import (
+    Acknowledged,
+    Event,
+    Resume,
+    StepFinished,
+    WriterFailed,
+)
+from orchestra.interpreter.fiber import Context, Done, Fiber, FiberState, Pending, Then
 from orchestra.interpreter.history import HistoryIndex
 from orchestra.interpreter.ids import operation_id
+from orchestra.interpreter.kernel import Handler
 from orchestra.interpreter.payloads import ANY_SERDE
-from orchestra.interpreter.signals import BLOCKED, Continuation, Deliver, ExecutionFailure
-from orchestra.interpreter.step import STEP_PAYLOAD_LIMIT, handle_step
+from orchestra.interpreter.signals import BLOCKED, ExecutionFailure
+from orchestra.interpreter.step import handle_step
 from orchestra.interpreter.wait import handle_wait
 from orchestra.ops import Attempt, Child, Op, Step, Wait, is_generator_function
 from orchestra.serde import Serde
-from orchestra.wire.converter import to_wire
 from orchestra.wire.models import (
     ErrorObject,
     Operation,
@@ -73,27 +85,26 @@ from orchestra.wire.models import (
     OperationUpdate,
 )
 
-__all__ = [
-    "CHECKPOINT_PAYLOAD_LIMIT",
-    "RESPONSE_SIZE_LIMIT",
-    "STEP_PAYLOAD_LIMIT",
-    "Machine",
-]
-
-#: A handler response larger than this is checkpointed on the EXECUTION operation.
-RESPONSE_SIZE_LIMIT = 6 * 1024 * 1024 - 50
+__all__ = ["HANDLERS", "POLL_INTERVAL_MS", "Machine", "Observer", "ResumeHook"]
 
 #: Sees every yielded operation: ``(op_id, op, fiber path, position in its context)``.
 Observer = Callable[[str, Op[Any], str, int], None]
 
-#: How each descriptor type is run: ``handler(machine, fiber, op, op_id, recorded, deliver)``
-#: returns :data:`BLOCKED` when the fiber must wait. New operation types register here.
-Handler = Callable[["Machine", Fiber, Any, str, Operation | None, Deliver], object]
+#: Called as a fiber is resumed with ``(replaying, parent_id)``; returns the function that
+#: undoes it when the fiber yields. The runtime sets the replay-aware logger's fields here.
+ResumeHook = Callable[[bool, str | None], Callable[[], None]]
+
+#: How long after a timer was polled in vain the machine polls again (milliseconds).
+POLL_INTERVAL_MS = 1000
+
+#: How each descriptor type is run. New operation types register here.
 HANDLERS: dict[type[Op[Any]], Handler] = {
     Step: handle_step,
     Wait: handle_wait,
     Child: handle_child,
 }
+
+S = FiberState
 
 
 class Machine:
@@ -103,11 +114,12 @@ class Machine:
         workflow: a generator function taking the execution input (or no argument).
         input_value: the execution's input.
         history: the execution's checkpointed operations.
-        execution_arn: the execution's ARN (for log fields and messages).
+        execution_arn: the execution's ARN (for messages).
         random: a source of uniform numbers in [0, 1) for retry jitter.
-        clock_ms: the current time in epoch milliseconds (for execution-result ids).
+        now_ms: the current time in epoch milliseconds when the invocation starts.
         observer: called with ``(op_id, op, path, position)`` for every yielded operation
             (the testing tools record replays with it).
+        on_resume: called around each resumption of a fiber (see :data:`ResumeHook`).
     """
 
     def __init__(
@@ -118,96 +130,279 @@ class Machine:
         *,
         execution_arn: str,
         random: Callable[[], float] = lambda: 0.5,
-        clock_ms: Callable[[], int] = lambda: 0,
+        now_ms: int = 0,
         observer: Observer | None = None,
+        on_resume: ResumeHook | None = None,
     ) -> None:
         self._history = history
         self._observer = observer
+        self._on_resume = on_resume
         self._arn = execution_arn
         self._random = random
-        self._clock_ms = clock_ms
+        self._now_ms = now_ms
         self._ready: deque[Fiber] = deque()
-        self._commands: list[Checkpoint | RunStep] = []
-        self._awaiting: dict[int, Continuation] = {}
-        self._running: dict[str, Continuation] = {}
+        self._commands: list[Command] = []
+        self._steps: dict[str, Fiber] = {}  # op id -> the fiber waiting for that step
+        self._acks: dict[int, Fiber] = {}  # ack number -> the fiber waiting for it
+        self._timers: dict[int, Fiber] = {}  # fiber id -> fiber parked on a timer
+        self._poll_ack: int | None = None
         self._next_ack = 0
-        self.serdes: dict[Any, Serde[Any]] = {}
+        self._next_fiber = 0
+        self._closing = False
+        self._serdes: dict[Any, Serde[Any]] = {}
         self.outcome: Outcome | None = None
-        self._root_done = False
+        #: How many yielded operations the history already held, and how many were new.
+        self.replayed = 0
+        self.new = 0
+        self._root: Fiber | None = None
         try:
             gen = self._start_workflow(workflow, input_value)
         except ExecutionError as exc:
             self._fail(exc)
             return
-        root = Fiber(
-            gen,
-            prefix=None,
-            parent_id=None,
-            path="the workflow",
-            replaying=history.has_prior_operations(),
-            on_done=self._root_finished,
+        self._root = self._new_fiber(
+            gen, Context.root(), parent=None, replaying=history.has_prior_operations()
         )
-        self._ready.append(root)
+        self._root.on_done = self._root_finished
+        self._ready.append(self._root)
 
     # --- events in ---------------------------------------------------------------------------
 
-    def run(self) -> list[Checkpoint | RunStep]:
-        """Run every runnable fiber until each one blocks; return the new commands."""
-        try:
-            while self._ready and self.outcome is None:
-                self._advance(self._ready.popleft())
-        except ExecutionFailure as failure:
-            self._fail(failure.error)
-        if (
-            self.outcome is None
-            and not self._ready
-            and not self._running
-            and not self._awaiting
-            and not self._root_done
-        ):
+    def handle(self, event: Event) -> None:
+        """Consume one event from the shell (call :meth:`run` afterwards)."""
+        if isinstance(event, StepFinished):
+            self.step_finished(event.op_id, event.value, event.error)
+        elif isinstance(event, Acknowledged):
+            self.acknowledged(event.acks, event.operations)
+        elif isinstance(event, Resume):
+            self._now_ms = max(self._now_ms, event.now_ms)
+        elif isinstance(event, WriterFailed):
+            # Nothing after the failed call is durable: no fiber may see another value.
+            self._close_all()
+        else:  # pragma: no cover - the Event union is closed
+            raise TypeError(f"not an interpreter event: {event!r}")
+
+    def run(self, now_ms: int | None = None) -> list[Command]:
+        """Run every runnable fiber until each one waits; return the new commands.
+
+        Args:
+            now_ms: the current time, if it moved since the last event.
+        """
+        if now_ms is not None:
+            self._now_ms = max(self._now_ms, now_ms)
+        if self._closing:
+            return self._take_commands()
+        self._guarded(self._run_ready)
+        if self.outcome is None:
+            self._poll_due_timers()
+        if self.outcome is None and not (self._ready or self._steps or self._acks):
             self.outcome = Suspended()
-        commands, self._commands = self._commands, []
-        return commands
+        if self.outcome is not None:
+            self._close_all()
+        return self._take_commands()
 
     def step_finished(self, op_id: str, value: Any, error: BaseException | None) -> None:
-        """Report the outcome of a :class:`RunStep` (``error`` set when the step raised)."""
-        continuation = self._running.pop(op_id, None)
-        if continuation is None or self.outcome is not None:
-            return
-        self._guarded(continuation, value, error)
+        """Report the outcome of a :class:`RunStep` (``error`` set when the step raised).
 
-    def acknowledged(self, acks: Sequence[int], operations: Sequence[Operation]) -> None:
+        An outcome nobody waits for (the fiber was cancelled, the machine closed) is dropped.
+        """
+        fiber = self._steps.pop(op_id, None)
+        if fiber is None or self._closing or fiber.state is not S.ON_STEP:
+            return
+        pending = fiber.pending
+        assert pending is not None and pending.then is not None
+        self._guarded(pending.then, value, error)
+
+    def acknowledged(self, acks: Iterable[int], operations: Iterable[Operation] = ()) -> None:
         """Report that checkpoints ``acks`` are durable; merge the returned ``operations``."""
+        operations = list(operations)
         self._history.upsert(operations)
+        if self._closing:
+            return
+        polled = False
         for ack in acks:
-            continuation = self._awaiting.pop(ack, None)
-            if continuation is not None and self.outcome is None:
-                self._guarded(continuation)
+            if ack == self._poll_ack:
+                self._poll_ack = None
+                polled = True
+                continue
+            fiber = self._acks.pop(ack, None)
+            if fiber is None or fiber.state is not S.ON_ACK:
+                continue
+            pending = fiber.pending
+            assert pending is not None and pending.then is not None
+            self._guarded(pending.then)
+        if (polled or operations) and self._timers:
+            self._recheck_timers()
 
     # --- what the shell may ask --------------------------------------------------------------
 
     def running_steps(self) -> list[str]:
         """Ids of steps handed to the shell and not yet finished."""
-        return list(self._running)
+        return list(self._steps)
 
     @property
     def awaiting_acks(self) -> bool:
         """Whether some fiber waits for a checkpoint to be acknowledged (flush now)."""
-        return bool(self._awaiting)
+        return bool(self._acks) or self._poll_ack is not None
+
+    @property
+    def next_wakeup_ms(self) -> int | None:
+        """When a parked timer falls due while other work goes on (else ``None``).
+
+        The shell sends :class:`~orchestra.interpreter.events.Resume` at that time.
+        """
+        if self.outcome is not None or not self._timers:
+            return None
+        return min(f.pending.due_ms or 0 for f in self._timers.values() if f.pending)
+
+    def fibers(self) -> list[Fiber]:
+        """Every fiber of the tree, the root first (for tests and diagnostics)."""
+        return self._root.subtree() if self._root is not None else []
+
+    # --- the kernel (what operation handlers use) --------------------------------------------
+
+    @property
+    def history(self) -> HistoryIndex:
+        """The history index (operations by id)."""
+        return self._history
+
+    @property
+    def now_ms(self) -> int:
+        """The current time in epoch milliseconds, as last given by the shell."""
+        return self._now_ms
+
+    @property
+    def serdes(self) -> dict[Any, Serde[Any]]:
+        """A cache of codecs by function."""
+        return self._serdes
+
+    def random(self) -> float:
+        """A uniform number in [0, 1) from the injected source (retry jitter)."""
+        return self._random()
+
+    def update(
+        self, fiber: Fiber, op: Op[Any], op_id: str, action: OperationAction, **fields: Any
+    ) -> OperationUpdate:
+        """The update for ``op`` at ``op_id`` with its type, sub-type, name and parent."""
+        return OperationUpdate(
+            id=op_id,
+            type=op.op_type,
+            action=action,
+            parent_id=fiber.parent_id,
+            name=op.op_name,
+            sub_type=op.sub_type,
+            **fields,
+        )
+
+    def checkpoint(self, fiber: Fiber, update: OperationUpdate, then: Then | None = None) -> None:
+        """Send ``update``; with ``then`` it is synchronous and the fiber waits for the ack."""
+        if then is None:
+            self._commands.append(Checkpoint(update, sync=False, owner=fiber.id))
+            return
+        self._next_ack += 1
+        ack = self._next_ack
+        self._move(fiber, S.ON_ACK, Pending(op_id=update.id, ack=ack, then=then))
+        self._acks[ack] = fiber
+        self._commands.append(Checkpoint(update, sync=True, ack=ack, owner=fiber.id))
+
+    def run_step(self, fiber: Fiber, command: RunStep, then: Then) -> None:
+        """Ask the shell to run a step; ``then(value, error)`` runs with its outcome."""
+        self._move(fiber, S.ON_STEP, Pending(op_id=command.op_id, then=then))
+        self._steps[command.op_id] = fiber
+        self._commands.append(command)
+
+    def wait_timer(self, fiber: Fiber, op_id: str, due_ms: int, then: Then) -> None:
+        """Park ``fiber`` until fresh state for ``op_id`` arrives (see :class:`Kernel`)."""
+        self._move(fiber, S.ON_TIMER, Pending(op_id=op_id, due_ms=due_ms, then=then))
+        self._timers[fiber.id] = fiber
+
+    def start_context(
+        self,
+        fiber: Fiber,
+        body: Callable[[], Generator[Any, Any, Any]],
+        context: Context,
+        on_done: Done,
+    ) -> None:
+        """Run ``body()`` as a child fiber of ``fiber`` in ``context`` (one of several)."""
+        if fiber.state is not S.ON_CHILDREN:
+            self._move(fiber, S.ON_CHILDREN)
+        try:
+            gen = body()
+        except ExecutionFailure:
+            raise
+        except Exception as exc:  # the body could not even start (wrong arguments)
+            gen = _raising(exc)
+        replaying = self._history.get(operation_id(context.prefix, 1)) is not None
+        child = self._new_fiber(gen, context, parent=fiber, replaying=replaying)
+        child.on_done = on_done
+        self._ready.append(child)
+
+    def wake(self, fiber: Fiber, value: Any, error: BaseException | None) -> None:
+        """Resume ``fiber`` with ``value`` (or ``error``) on the next run."""
+        if fiber.finished or self._closing:
+            return
+        if fiber.wrap:
+            fiber.wrap = False
+            if isinstance(error, OperationError):
+                value, error = Failure(error), None
+            elif error is None:
+                value = Success(value)
+        fiber.resume_with(value, error)
+        if fiber.state is not S.RUNNABLE:
+            self._move(fiber, S.RUNNABLE)
+            self._ready.append(fiber)
+
+    def cancel(self, fiber: Fiber) -> None:
+        """Cancel ``fiber`` and its subtree.
+
+        Their pending step results and acknowledgements are dropped, their queued updates
+        that were not sent are withdrawn, and their generators are closed (``finally``
+        blocks run; a ``yield`` there is refused with a warning). Nothing a cancelled fiber
+        does afterwards reaches the wire.
+        """
+        owners: set[int] = set()
+        for victim in reversed(fiber.subtree()):
+            if victim.finished:
+                continue
+            self._forget(victim)
+            victim.move_to(S.CANCELLED)
+            owners.add(victim.id)
+            self._close(victim)
+            if victim.parent is not None and victim in victim.parent.children:
+                victim.parent.children.remove(victim)
+        if owners:
+            self._commands.append(Withdraw(frozenset(owners)))
 
     # --- the fiber loop ----------------------------------------------------------------------
 
-    def _guarded(self, fn: Continuation, *args: Any) -> None:
+    def _run_ready(self) -> None:
+        while self._ready and self.outcome is None:
+            fiber = self._ready.popleft()
+            if fiber.state is S.RUNNABLE:
+                self._advance(fiber)
+
+    def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
         except ExecutionFailure as failure:
             self._fail(failure.error)
+        except ExecutionError as exc:
+            self._fail(exc)
+        except Exception as exc:  # a bug in a handler, or user code called from one
+            self._fail(
+                ExecutionError(
+                    f"orchestra could not interpret the workflow: {type(exc).__name__}: "
+                    f"{_safe_str(exc)}{_where(exc)}"
+                )
+            )
 
     def _advance(self, fiber: Fiber) -> None:
         gen = fiber.gen
         while True:
-            token = current_fields.set(
-                LogFields(self._arn, fiber.replaying, parent_id=fiber.parent_id)
+            reset = (
+                self._on_resume(fiber.replaying, fiber.parent_id)
+                if self._on_resume is not None
+                else None
             )
             try:
                 if fiber.error is not None:
@@ -217,19 +412,27 @@ class Machine:
                     value, fiber.value = fiber.value, None
                     yielded = gen.send(value)
             except StopIteration as stop:
-                self._check_exhausted(fiber)
-                fiber.on_done(stop.value, None)
+                self._finish(fiber, stop.value, None)
                 return
             except ExecutionError as exc:
                 raise ExecutionFailure(exc) from exc
             except Exception as exc:
-                self._check_exhausted(fiber)
-                fiber.on_done(None, exc)
+                self._finish(fiber, None, exc)
                 return
             finally:
-                current_fields.reset(token)
+                if reset is not None:
+                    reset()
             if self._dispatch(fiber, yielded) is BLOCKED:
                 return
+            if fiber.state is not S.RUNNABLE:
+                return  # resolved and queued elsewhere, or cancelled by what it yielded
+
+    def _finish(self, fiber: Fiber, value: Any, error: BaseException | None) -> None:
+        self._check_exhausted(fiber, error)
+        fiber.move_to(S.DONE)
+        if fiber.parent is not None and fiber in fiber.parent.children:
+            fiber.parent.children.remove(fiber)
+        fiber.on_done(value, error)
 
     def _dispatch(self, fiber: Fiber, yielded: Any) -> object:
         wrap = isinstance(yielded, Attempt)
@@ -241,6 +444,34 @@ class Machine:
         if self._observer is not None:
             self._observer(op_id, op, fiber.path, fiber.counter)
         recorded = self._history.get(op_id)
+        self._check_recorded(fiber, op, op_id, recorded)
+        if recorded is None:
+            self.new += 1
+        else:
+            self.replayed += 1
+        if recorded is None or (recorded.type is OperationType.STEP and not recorded.is_terminal):
+            fiber.replaying = False
+        handler = HANDLERS.get(type(op))
+        if handler is None:
+            raise ExecutionFailure(
+                WorkflowDefinitionError(
+                    f"{type(op).__name__} is not supported by this version of orchestra "
+                    f"(at {fiber.position()})"
+                )
+            )
+        fiber.wrap = wrap
+        state = handler(self, fiber, op, op_id, recorded)
+        if (
+            state is not BLOCKED
+            and fiber.replaying
+            and self._history.get(operation_id(fiber.prefix, fiber.counter + 1)) is None
+        ):
+            fiber.replaying = False
+        return state
+
+    def _check_recorded(
+        self, fiber: Fiber, op: Op[Any], op_id: str, recorded: Operation | None
+    ) -> None:
         if recorded is None and not (isinstance(op, Child) and op.virtual):
             later = self._history.get(operation_id(fiber.prefix, fiber.counter + 1))
             if later is not None:
@@ -264,155 +495,175 @@ class Machine:
                         "the workflow instead of changing it while executions are in flight."
                     )
                 )
-        if recorded is None or (recorded.type is OperationType.STEP and not recorded.is_terminal):
-            fiber.replaying = False
 
-        def deliver(value: Any, error: BaseException | None) -> None:
-            if wrap:
-                if isinstance(error, OperationError):
-                    value, error = Failure(error), None
-                elif error is None:
-                    value = Success(value)
-            fiber.resume_with(value, error)
+    def _check_exhausted(self, fiber: Fiber, error: BaseException | None) -> None:
+        """A finished fiber must have consumed every operation its history recorded.
 
-        handler = HANDLERS.get(type(op))
-        if handler is None:
-            raise ExecutionFailure(
-                WorkflowDefinitionError(
-                    f"{type(op).__name__} is not supported by this version of orchestra "
-                    f"(at {fiber.position()})"
-                )
-            )
-        state = handler(self, fiber, op, op_id, recorded, deliver)
-        if (
-            state is not BLOCKED
-            and fiber.replaying
-            and self._history.get(operation_id(fiber.prefix, fiber.counter + 1)) is None
-        ):
-            fiber.replaying = False
-        return state
-
-    def _check_exhausted(self, fiber: Fiber) -> None:
-        """A finished fiber must have consumed every operation its history recorded."""
+        When the fiber ended by raising, the exception is the real news: it is reported as
+        itself (type, message, file:line), noting that the history records more.
+        """
         extra = self._history.get(operation_id(fiber.prefix, fiber.counter + 1))
-        if extra is not None:
-            raise ExecutionFailure(
-                NonDeterministicExecutionError(
-                    f"non-deterministic workflow: {fiber.path} finished after "
-                    f"{fiber.counter} operations, but its history records more: operation "
-                    f"#{fiber.counter + 1} (id {extra.id}) is "
-                    f"{describe(extra.type, extra.sub_type, extra.name)}"
-                )
+        if extra is None:
+            return
+        recorded = (
+            f"its history records more: operation #{fiber.counter + 1} (id {extra.id}) is "
+            f"{describe(extra.type, extra.sub_type, extra.name)}"
+        )
+        if error is not None and not isinstance(error, OperationError):
+            raise ExecutionFailure(_ReplayRaised(error, f"{fiber.path} raised {recorded}"))
+        raise ExecutionFailure(
+            NonDeterministicExecutionError(
+                f"non-deterministic workflow: {fiber.path} finished after "
+                f"{fiber.counter} operations, but {recorded}"
             )
+        )
 
-    # --- the API operation handlers use ------------------------------------------------------
+    # --- timers ------------------------------------------------------------------------------
 
-    @property
-    def history(self) -> HistoryIndex:
-        """The history index (operations by id)."""
-        return self._history
-
-    def random(self) -> float:
-        """A uniform number in [0, 1) from the injected source (retry jitter)."""
-        return self._random()
-
-    def wake(self, fiber: Fiber, deliver: Deliver, value: Any, error: BaseException | None) -> None:
-        """Resume ``fiber`` with ``value`` (or ``error``) on the next run."""
-        deliver(value, error)
-        self._ready.append(fiber)
-
-    def spawn(self, fiber: Fiber) -> None:
-        """Schedule a new fiber (a child context's body)."""
-        self._ready.append(fiber)
-
-    def run_step(self, command: RunStep, then: Continuation) -> None:
-        """Ask the shell to run a step; ``then(value, error)`` runs with its outcome."""
-        self._running[command.op_id] = then
-        self._commands.append(command)
-
-    def checkpoint(self, update: OperationUpdate, then: Continuation | None = None) -> None:
-        """Send ``update``; with ``then`` it is synchronous and ``then()`` runs once durable."""
-        if then is None:
-            self._commands.append(Checkpoint(update, sync=False))
+    def _poll_due_timers(self) -> None:
+        """Poll the service once when a parked timer fell due while other work goes on."""
+        if not self._timers or self._poll_ack is not None:
+            return
+        if not (self._steps or self._acks):
+            return  # nothing else in flight: the invocation suspends and the service re-invokes
+        due = self.next_wakeup_ms
+        if due is None or due > self._now_ms:
             return
         self._next_ack += 1
-        self._awaiting[self._next_ack] = then
-        self._commands.append(Checkpoint(update, sync=True, ack=self._next_ack))
+        self._poll_ack = self._next_ack
+        self._commands.append(Checkpoint(None, sync=True, ack=self._poll_ack, owner=0))
 
-    def update(
-        self, fiber: Fiber, op: Op[Any], op_id: str, action: OperationAction, **fields: Any
-    ) -> OperationUpdate:
-        """The update for ``op`` at ``op_id`` with its type, sub-type, name and parent."""
-        return OperationUpdate(
-            id=op_id,
-            type=op.op_type,
-            action=action,
-            parent_id=fiber.parent_id,
-            name=op.op_name,
-            sub_type=op.sub_type,
-            **fields,
+    def _recheck_timers(self) -> None:
+        for fiber in list(self._timers.values()):
+            if fiber.state is not S.ON_TIMER or fiber.pending is None:
+                continue
+            pending = fiber.pending
+            del self._timers[fiber.id]
+            assert pending.then is not None
+            self._guarded(pending.then)
+            if fiber.state is S.ON_TIMER and fiber.pending is not None:
+                # still not complete: poll again a little later
+                due = max(fiber.pending.due_ms or 0, self._now_ms + POLL_INTERVAL_MS)
+                fiber.pending.due_ms = due
+
+    # --- fiber bookkeeping -------------------------------------------------------------------
+
+    def _new_fiber(
+        self,
+        gen: Generator[Any, Any, Any],
+        context: Context,
+        *,
+        parent: Fiber | None,
+        replaying: bool,
+    ) -> Fiber:
+        fiber = Fiber(self._next_fiber, gen, context, parent=parent, replaying=replaying)
+        self._next_fiber += 1
+        return fiber
+
+    def _move(self, fiber: Fiber, state: FiberState, pending: Pending | None = None) -> None:
+        self._forget(fiber)
+        fiber.move_to(state, pending)
+
+    def _forget(self, fiber: Fiber) -> None:
+        """Drop the indexes of what ``fiber`` waited for."""
+        pending = fiber.pending
+        if pending is None:
+            return
+        if pending.ack is not None and self._acks.get(pending.ack) is fiber:
+            del self._acks[pending.ack]
+        if (
+            fiber.state is S.ON_STEP
+            and pending.op_id is not None
+            and self._steps.get(pending.op_id) is fiber
+        ):
+            del self._steps[pending.op_id]
+        self._timers.pop(fiber.id, None)
+
+    def _close_all(self) -> None:
+        """Close every live generator, leaves first (the invocation is ending)."""
+        if self._closing:
+            return
+        self._closing = True
+        self._ready.clear()
+        for fiber in reversed(self.fibers()):
+            if not fiber.finished:
+                self._close(fiber)
+
+    def _close(self, fiber: Fiber) -> None:
+        reset = (
+            self._on_resume(fiber.replaying, fiber.parent_id)
+            if self._on_resume is not None
+            else None
         )
+        try:
+            fiber.gen.close()
+        except RuntimeError as exc:
+            if "ignored GeneratorExit" not in str(exc):
+                raise
+            self._commands.append(
+                Warn(
+                    f"{fiber.path} yielded while being closed (a `yield` in a `finally` or "
+                    "`except GeneratorExit` block); the yield was refused. Code that must run "
+                    "once after the work belongs in a step after it.",
+                    WorkflowDefinitionError(f"{fiber.path} yielded while being closed"),
+                )
+            )
+        except Exception as exc:
+            self._commands.append(
+                Warn(f"{fiber.path} raised while being closed: {type(exc).__name__}", exc)
+            )
+        finally:
+            if reset is not None:
+                reset()
+
+    def _take_commands(self) -> list[Command]:
+        commands, self._commands = self._commands, []
+        return commands
 
     # --- the workflow itself -----------------------------------------------------------------
 
-    def _start_workflow(self, workflow: Callable[..., Any], input_value: Any) -> Any:
+    def _start_workflow(
+        self, workflow: Callable[..., Any], input_value: Any
+    ) -> Generator[Any, Any, Any]:
+        name = getattr(workflow, "__qualname__", None) or repr(workflow)
         if not is_generator_function(workflow):
             raise WorkflowDefinitionError(
-                f"workflow {getattr(workflow, '__qualname__', workflow)!r} is not a generator "
-                "function: a workflow must `yield` its operations (for example "
-                "`result = yield Step(fn, arg)`)"
+                f"workflow {name!r} is not a generator function: a workflow must `yield` its "
+                "operations (for example `result = yield Step(fn, arg)`)"
             )
         try:
             params = inspect.signature(workflow).parameters
         except (TypeError, ValueError):
             params = {}  # type: ignore[assignment]
-        return workflow(input_value) if params else workflow()
+        try:
+            gen = workflow(input_value) if params else workflow()
+        except TypeError as exc:
+            raise WorkflowDefinitionError(
+                f"workflow {name!r} cannot be called with the execution input: {exc}. A "
+                "workflow takes one argument (the input) or none."
+            ) from exc
+        except Exception as exc:
+            raise ExecutionError(
+                f"starting workflow {name!r} raised {type(exc).__name__}: {_safe_str(exc)}"
+            ) from exc
+        if not inspect.isgenerator(gen):
+            raise WorkflowDefinitionError(f"workflow {name!r} did not return a generator")
+        return gen
 
     def _root_finished(self, value: Any, error: BaseException | None) -> None:
-        self._root_done = True
         if error is not None:
-            self._finish_failed(error_object(error))
+            self.outcome = Failed(_error_object(error))
             return
         try:
             result = ANY_SERDE.serialize(value)
         except SerializationError as exc:
             self._fail(SerializationError(f"cannot serialise the workflow's result: {exc}"))
             return
-        if len(result) <= RESPONSE_SIZE_LIMIT:
-            self.outcome = Succeeded(result)
-            return
-        update = OperationUpdate(
-            id=f"execution-result-{self._clock_ms()}",
-            type=OperationType.EXECUTION,
-            action=OperationAction.SUCCEED,
-            payload=result,
-        )
-
-        def stored() -> None:
-            self.outcome = Succeeded("")
-
-        self.checkpoint(update, stored)
-
-    def _finish_failed(self, err: ErrorObject) -> None:
-        size = len(ANY_SERDE.serialize({"Status": "FAILED", "Error": to_wire(err)}))
-        if size <= RESPONSE_SIZE_LIMIT:
-            self.outcome = Failed(err)
-            return
-        update = OperationUpdate(
-            id=f"execution-result-{self._clock_ms()}",
-            type=OperationType.EXECUTION,
-            action=OperationAction.FAIL,
-            error=err,
-        )
-
-        def stored() -> None:
-            self.outcome = Failed(err, checkpointed=True)
-
-        self.checkpoint(update, stored)
+        self.outcome = Succeeded(result)
 
     def _fail(self, error: BaseException) -> None:
         if self.outcome is None:
-            self.outcome = Failed(error_object(error))
+            self.outcome = Failed(_error_object(error))
         self._ready.clear()
 
     # --- helpers ------------------------------------------------------------------------------
@@ -424,6 +675,63 @@ class Machine:
                 " It is a generator: use `yield from` to run a sub-generator inline, or Child(...)."
             )
         return WorkflowDefinitionError(
-            f"{fiber.path} yielded {yielded!r} ({type(yielded).__name__}) after operation "
-            f"#{fiber.counter}, which is not an operation; yield Step, Wait, Child, ...{hint}"
+            f"{fiber.path} yielded {_safe_repr(yielded)} ({type(yielded).__name__}) after "
+            f"operation #{fiber.counter}, which is not an operation; yield Step, Wait, "
+            f"Child, ...{hint}"
         )
+
+
+class _ReplayRaised(ExecutionError):
+    """Carries an exception raised by new code during replay, reported as itself."""
+
+    def __init__(self, error: BaseException, note: str) -> None:
+        super().__init__(f"{_safe_str(error)} ({note}{_where(error)})")
+        self.error = error
+
+
+def _error_object(error: BaseException) -> ErrorObject:
+    """The checkpointed form of ``error``; never raises (user ``__str__`` may)."""
+    if isinstance(error, _ReplayRaised):
+        err = _error_object(error.error)
+        return ErrorObject(
+            error_message=str(error),
+            error_type=err.error_type,
+            error_data=err.error_data,
+            stack_trace=err.stack_trace,
+        )
+    try:
+        return error_object(error)
+    except Exception as exc:
+        return ErrorObject(
+            error_message=f"(the error's message could not be read: {type(exc).__name__})",
+            error_type=type(error).__name__,
+        )
+
+
+def _raising(error: BaseException) -> Generator[Any, Any, Any]:
+    raise error
+    yield  # pragma: no cover - makes this a generator
+
+
+def _safe_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__} whose str() raised>"
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__} whose repr() raised>"
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _where(error: BaseException) -> str:
+    """`` at file:line`` of the innermost frame of ``error``'s traceback, if any."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f", at {last.filename}:{last.lineno}"

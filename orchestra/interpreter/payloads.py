@@ -43,12 +43,19 @@ def serde_for(
     """The codec for ``fn``'s result: ``explicit`` if given, else JSON typed by annotation."""
     if explicit is not None:
         return explicit
-    serde = cache.get(fn)
+    try:
+        serde = cache.get(fn)
+    except TypeError:  # an unhashable callable: no caching
+        return _typed_serde(fn)
     if serde is None:
-        return_type = _return_type(fn)
-        serde = ANY_SERDE if return_type is Any else JsonSerde(return_type)
+        serde = _typed_serde(fn)
         cache[fn] = serde
     return serde
+
+
+def _typed_serde(fn: Callable[..., Any]) -> Serde[Any]:
+    return_type = _return_type(fn)
+    return ANY_SERDE if return_type is Any else JsonSerde(return_type)
 
 
 def decode(serde: Serde[Any], payload: str | None, op_id: str, name: str | None) -> Any:

@@ -7,19 +7,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-__all__ = ["BLOCKED", "Continuation", "Deliver", "ExecutionFailure", "label"]
+__all__ = ["BLOCKED", "ExecutionFailure", "label"]
 
 #: A handler's answer when the fiber must wait (for a step, a checkpoint, the service).
 BLOCKED = object()
-
-#: Resumes a fiber: ``deliver(value, error)`` sets what its ``yield`` gives or raises.
-Deliver = Callable[[Any, BaseException | None], None]
-
-#: Run when a sync checkpoint is acknowledged or a step finishes.
-Continuation = Callable[..., None]
 
 
 class ExecutionFailure(Exception):

@@ -4,7 +4,8 @@ Replayed outcomes resolve at once; a new attempt checkpoints START (async for
 at-least-once, sync before running for at-most-once), runs in the shell's pool, and its
 SUCCEED / RETRY / FAIL is checkpointed synchronously before the fiber sees the outcome.
 An at-most-once attempt found STARTED was interrupted: it counts as failed with
-:class:`~orchestra.errors.StepInterruptedError` and is never re-run.
+:class:`~orchestra.errors.StepInterruptedError` and is never re-run. A step waiting for its
+retry delay parks its fiber on a timer; the service's timer completes it.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from orchestra.errors import ExecutionError, StepError, StepInterruptedError, er
 from orchestra.errors import operation_error_from as rebuild
 from orchestra.interpreter.commands import RunStep
 from orchestra.interpreter.payloads import decode, encode, serde_for
-from orchestra.interpreter.signals import BLOCKED, Deliver, ExecutionFailure
+from orchestra.interpreter.signals import BLOCKED, ExecutionFailure
+from orchestra.interpreter.timers import due_ms
 from orchestra.ops import Step
 from orchestra.serde import Serde
 from orchestra.wire.models import Operation, OperationAction, OperationStatus, StepOptions
 
 if TYPE_CHECKING:
     from orchestra.interpreter.fiber import Fiber
-    from orchestra.interpreter.machine import Machine
+    from orchestra.interpreter.kernel import Kernel
 
 __all__ = ["STEP_PAYLOAD_LIMIT", "handle_step"]
 
@@ -34,74 +36,58 @@ A = OperationAction
 
 
 def handle_step(
-    m: Machine,
-    fiber: Fiber,
-    op: Step[Any],
-    op_id: str,
-    recorded: Operation | None,
-    deliver: Deliver,
+    k: Kernel, fiber: Fiber, op: Step[Any], op_id: str, recorded: Operation | None
 ) -> object:
     """Replay or run ``op`` at ``op_id``."""
-    serde = serde_for(m.serdes, op.fn, op.serde)
+    serde = serde_for(k.serdes, op.fn, op.serde)
     details = recorded.step_details if recorded is not None else None
     attempts = (details.attempt or 0) if details is not None else 0
     if recorded is not None:
         status = recorded.status
         if status is OperationStatus.SUCCEEDED:
-            deliver(decode(serde, details.result if details else None, op_id, op.name), None)
+            k.wake(fiber, decode(serde, details.result if details else None, op_id, op.name), None)
             return None
         if status is OperationStatus.FAILED:
             error = rebuild(
                 StepError, details.error if details else None, operation_id=op_id, name=op.name
             )
-            deliver(None, error)
+            k.wake(fiber, None, error)
             return None
         if status is OperationStatus.PENDING:
-            return BLOCKED  # the service's retry timer re-invokes us
+            _park(k, fiber, op, op_id, attempts)
+            return BLOCKED
         if status is OperationStatus.STARTED:
             if op.semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
                 interrupted = StepInterruptedError(
                     f"Step operation_id={op_id} name={op.name} was previously interrupted"
                 )
-                _failed(m, fiber, op, op_id, attempts + 1, interrupted, deliver)
+                _failed(k, fiber, op, op_id, attempts + 1, interrupted)
                 return BLOCKED
-            _run(m, fiber, op, op_id, attempts + 1, serde, deliver)
+            _run(k, fiber, op, op_id, attempts + 1, serde)
             return BLOCKED
-    _start(m, fiber, op, op_id, attempts + 1, serde, deliver)
+    _start(k, fiber, op, op_id, attempts + 1, serde)
     return BLOCKED
 
 
 def _start(
-    m: Machine,
-    fiber: Fiber,
-    op: Step[Any],
-    op_id: str,
-    attempt: int,
-    serde: Serde[Any],
-    deliver: Deliver,
+    k: Kernel, fiber: Fiber, op: Step[Any], op_id: str, attempt: int, serde: Serde[Any]
 ) -> None:
-    start = m.update(fiber, op, op_id, A.START)
+    start = k.update(fiber, op, op_id, A.START)
     if op.semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
-        m.checkpoint(start, lambda: _run(m, fiber, op, op_id, attempt, serde, deliver))
+        k.checkpoint(fiber, start, lambda: _run(k, fiber, op, op_id, attempt, serde))
     else:
-        m.checkpoint(start)
-        _run(m, fiber, op, op_id, attempt, serde, deliver)
+        k.checkpoint(fiber, start)
+        _run(k, fiber, op, op_id, attempt, serde)
 
 
 def _run(
-    m: Machine,
-    fiber: Fiber,
-    op: Step[Any],
-    op_id: str,
-    attempt: int,
-    serde: Serde[Any],
-    deliver: Deliver,
+    k: Kernel, fiber: Fiber, op: Step[Any], op_id: str, attempt: int, serde: Serde[Any]
 ) -> None:
     def finished(value: Any, error: BaseException | None) -> None:
         if error is not None:
-            _failed(m, fiber, op, op_id, attempt, error, deliver)
+            _failed(k, fiber, op, op_id, attempt, error)
         else:
-            _succeeded(m, fiber, op, op_id, value, serde, deliver)
+            _succeeded(k, fiber, op, op_id, value, serde)
 
     command = RunStep(
         op_id,
@@ -112,51 +98,57 @@ def _run(
         op.args,
         op.kwargs,
         at_most_once=op.semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY,
+        owner=fiber.id,
     )
-    m.run_step(command, finished)
+    k.run_step(fiber, command, finished)
 
 
 def _succeeded(
-    m: Machine,
-    fiber: Fiber,
-    op: Step[Any],
-    op_id: str,
-    value: Any,
-    serde: Serde[Any],
-    deliver: Deliver,
+    k: Kernel, fiber: Fiber, op: Step[Any], op_id: str, value: Any, serde: Serde[Any]
 ) -> None:
     payload = encode(serde, value, op_id, op.name, STEP_PAYLOAD_LIMIT, "step result")
     decoded = decode(serde, payload, op_id, op.name)  # fail before checkpointing
-    update = m.update(fiber, op, op_id, A.SUCCEED, payload=payload)
-    m.checkpoint(update, lambda: m.wake(fiber, deliver, decoded, None))
+    update = k.update(fiber, op, op_id, A.SUCCEED, payload=payload)
+    k.checkpoint(fiber, update, lambda: k.wake(fiber, decoded, None))
 
 
 def _failed(
-    m: Machine,
-    fiber: Fiber,
-    op: Step[Any],
-    op_id: str,
-    attempt: int,
-    error: BaseException,
-    deliver: Deliver,
+    k: Kernel, fiber: Fiber, op: Step[Any], op_id: str, attempt: int, error: BaseException
 ) -> None:
     if isinstance(error, ExecutionError):
         raise ExecutionFailure(error)
     err = error_object(error)
-    decision = op.retry.decide(error, attempts_made=attempt, random=m.random())
+    decision = op.retry.decide(error, attempts_made=attempt, random=k.random())
     if decision.should_retry:
         options = StepOptions(next_attempt_delay_seconds=decision.delay_seconds)
-        update = m.update(fiber, op, op_id, A.RETRY, error=err, step_options=options)
-
-        def retried() -> None:
-            recorded = m.history.get(op_id)
-            if recorded is not None and recorded.status is OperationStatus.READY:
-                serde = serde_for(m.serdes, op.fn, op.serde)
-                _start(m, fiber, op, op_id, attempt + 1, serde, deliver)
-            # otherwise the fiber stays parked until the service's retry timer fires
-
-        m.checkpoint(update, retried)
+        update = k.update(fiber, op, op_id, A.RETRY, error=err, step_options=options)
+        k.checkpoint(fiber, update, lambda: _retried(k, fiber, op, op_id, attempt))
         return
-    update = m.update(fiber, op, op_id, A.FAIL, error=err)
+    update = k.update(fiber, op, op_id, A.FAIL, error=err)
     failure = rebuild(StepError, err, operation_id=op_id, name=op.name)
-    m.checkpoint(update, lambda: m.wake(fiber, deliver, None, failure))
+    k.checkpoint(fiber, update, lambda: k.wake(fiber, None, failure))
+
+
+def _retried(k: Kernel, fiber: Fiber, op: Step[Any], op_id: str, attempts: int) -> None:
+    """After a RETRY is durable: start the next attempt now if the service says READY."""
+    recorded = k.history.get(op_id)
+    if recorded is not None and recorded.status is OperationStatus.READY:
+        _start(k, fiber, op, op_id, attempts + 1, serde_for(k.serdes, op.fn, op.serde))
+        return
+    _park(k, fiber, op, op_id, attempts)
+
+
+def _park(k: Kernel, fiber: Fiber, op: Step[Any], op_id: str, attempts: int) -> None:
+    """Wait for the retry timer; fresh state with the step READY starts the next attempt."""
+    recorded = k.history.get(op_id)
+    details = recorded.step_details if recorded is not None else None
+    due = due_ms(details.next_attempt_timestamp if details else None, k.now_ms)
+
+    def check() -> None:
+        now = k.history.get(op_id)
+        if now is not None and now.status is OperationStatus.READY:
+            _start(k, fiber, op, op_id, attempts + 1, serde_for(k.serdes, op.fn, op.serde))
+        else:
+            _park(k, fiber, op, op_id, attempts)
+
+    k.wait_timer(fiber, op_id, due, check)
