@@ -102,7 +102,13 @@ def lambda_handler(
 
             backend.append(LambdaService())
         output = run_invocation(
-            workflow, inp, backend[0], executor=steps, async_bound=async_bound, rng=jitter
+            workflow,
+            inp,
+            backend[0],
+            executor=steps,
+            async_bound=async_bound,
+            rng=jitter,
+            context=context,
         )
         result: dict[str, Any] = to_wire(output)
         return result

@@ -136,7 +136,8 @@ def probe(
         acks: list[int] = []
         for command in commands:
             if isinstance(command, Checkpoint):
-                updates.append(command.update)
+                if command.update is not None:
+                    updates.append(command.update)
                 if command.ack is not None:
                     acks.append(command.ack)
             elif isinstance(command, RunStep):

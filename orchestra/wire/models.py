@@ -3,21 +3,83 @@
 Field names are snake_case; :mod:`orchestra.wire.converter` maps them to the service's
 PascalCase dictionaries. The models carry no serialisation code of their own.
 
+**Unknown enum values.** The service may add values to its enumerations (a new
+:class:`OperationStatus`, :class:`OperationType` or :class:`ExecutionStatus`). Answers that
+carry one still parse: the value becomes an *unknown member* of its enumeration, made by
+:meth:`WireEnum.unknown`. An unknown member
+
+* is an instance of its enumeration whose ``value`` (and ``str``) is the raw string, so it
+  is written back unchanged;
+* has ``name == "UNKNOWN"`` and ``is_known == False``;
+* is never identical (``is``) to, nor equal to, any known member, so it is in no set of
+  known members: an operation with an unknown status is **not terminal**
+  (:attr:`Operation.is_terminal` is ``False``), and an operation of an unknown type matches
+  no handler.
+
+Code that must not guess (the interpreter replaying an operation it cannot understand)
+checks ``is_known`` and refuses.
+
 Example:
     >>> op = Operation(id="a1", type=OperationType.STEP, status=OperationStatus.STARTED)
     >>> op.is_terminal
     False
+    >>> paused = OperationStatus.unknown("PAUSED")
+    >>> paused.is_known, paused.value, paused in TERMINAL_STATUSES
+    (False, 'PAUSED', False)
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Self
 
 import attrs
 
+#: Field metadata marking a field that is not part of the service's dictionaries (the
+#: converter neither reads nor writes it), such as a response's RequestId.
+NOT_ON_WIRE = "orchestra.not_on_wire"
 
-class OperationType(enum.StrEnum):
+_UNKNOWN_MEMBERS: dict[tuple[type[enum.Enum], str], enum.Enum] = {}
+
+
+class WireEnum(enum.StrEnum):
+    """A service enumeration that tolerates values it does not know (see the module doc).
+
+    Example:
+        >>> OperationType.unknown("TIMER") is OperationType.unknown("TIMER")
+        True
+        >>> OperationType.STEP.is_known, OperationType.unknown("TIMER").is_known
+        (True, False)
+    """
+
+    @classmethod
+    def unknown(cls, value: str) -> Self:
+        """Return the member for ``value``: a known member, or an unknown one (cached).
+
+        Args:
+            value: the raw string the service sent.
+        """
+        known = cls._value2member_map_.get(value)
+        if known is not None:
+            return known  # type: ignore[return-value]
+        key = (cls, value)
+        member = _UNKNOWN_MEMBERS.get(key)
+        if member is None:
+            member = str.__new__(cls, value)
+            member._name_ = "UNKNOWN"
+            member._value_ = value
+            _UNKNOWN_MEMBERS[key] = member
+        return member  # type: ignore[return-value]
+
+    @property
+    def is_known(self) -> bool:
+        """Whether this is one of the enumeration's declared members."""
+        return type(self).__members__.get(self._name_) is self
+
+
+class OperationType(WireEnum):
     """The kind of a checkpointed operation."""
 
     EXECUTION = "EXECUTION"
@@ -28,7 +90,7 @@ class OperationType(enum.StrEnum):
     CHAINED_INVOKE = "CHAINED_INVOKE"
 
 
-class OperationStatus(enum.StrEnum):
+class OperationStatus(WireEnum):
     """The status of a checkpointed operation."""
 
     STARTED = "STARTED"
@@ -86,7 +148,7 @@ class InvocationStatus(enum.StrEnum):
     PENDING = "PENDING"
 
 
-class ExecutionStatus(enum.StrEnum):
+class ExecutionStatus(WireEnum):
     """The status of a whole durable execution."""
 
     RUNNING = "RUNNING"
@@ -96,6 +158,10 @@ class ExecutionStatus(enum.StrEnum):
     STOPPED = "STOPPED"
 
 
+def _lines(value: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
+
+
 @attrs.frozen
 class ErrorObject:
     """An error as the service stores it."""
@@ -103,7 +169,8 @@ class ErrorObject:
     error_message: str | None = None
     error_type: str | None = None
     error_data: str | None = None
-    stack_trace: list[str] | None = None
+    #: A tuple, so that operations (and states holding them) stay hashable values.
+    stack_trace: tuple[str, ...] | None = attrs.field(default=None, converter=_lines)
 
 
 @attrs.frozen
@@ -239,10 +306,15 @@ class OperationUpdate:
 
 @attrs.frozen
 class ExecutionState:
-    """A page of operations, with a marker for the next page."""
+    """A page of operations, with a marker for the next page.
+
+    ``request_id`` is the RequestId of the ``GetDurableExecutionState`` answer this page came
+    from, when known; it is not one of the page's keys.
+    """
 
     operations: list[Operation] = attrs.field(factory=list)
     next_marker: str | None = None
+    request_id: str | None = attrs.field(default=None, eq=False, metadata={NOT_ON_WIRE: True})
 
 
 @attrs.frozen
@@ -266,10 +338,15 @@ class InvocationOutput:
 
 @attrs.frozen
 class CheckpointResponse:
-    """The service's answer to ``CheckpointDurableExecution``."""
+    """The service's answer to ``CheckpointDurableExecution``.
+
+    ``request_id`` is the answer's RequestId when the backend knows it (for logs and support
+    cases); it is not one of the answer's keys.
+    """
 
     new_execution_state: ExecutionState = attrs.field(factory=ExecutionState)
     checkpoint_token: str | None = None
+    request_id: str | None = attrs.field(default=None, eq=False, metadata={NOT_ON_WIRE: True})
 
 
 # --- history events (GetDurableExecutionHistory) -------------------------------------------
