@@ -1,41 +1,229 @@
 """The checkpoint writer: one thread that owns the token and makes every checkpoint call.
 
-Calls are strictly serial (each consumes the token the previous one returned). Updates are
-batched up to 250 per call and 750 KiB per call. There is **no idle linger**: the writer
-sends as soon as the interpreter says that no fiber can make progress without a reply
-(:meth:`CheckpointWriter.flush`). Updates that nobody waits for (an at-least-once step's
-START) ride along with the next flush, and are sent on their own only once they are older
-than ``async_bound`` seconds, so a quick step's START and SUCCEED share one call.
+Calls are strictly serial (each consumes the token the previous one returned). There is
+**no idle linger**: the writer sends as soon as the invocation says that nothing can make
+progress without a reply (:meth:`CheckpointWriter.flush`). Updates that nobody waits for
+(an at-least-once step's START) ride along with the next flush, and are sent on their own
+only once they are older than ``async_bound`` seconds, so a quick step's START and SUCCEED
+share one call.
+
+A call is cut (the rest goes in the next call, in order) so that it holds
+
+* at most :data:`MAX_BATCH_UPDATES` updates and :data:`MAX_BATCH_BYTES` of update JSON (a
+  single larger update goes alone);
+* at most one update per operation id, except that a STEP or CONTEXT ``START`` may be
+  followed by one other action for the same id (the service's batch rule), so never two
+  updates of the same kind for one id;
+* nothing after an EXECUTION update.
+
+The writer cannot hang or lie:
+
+* every exception on its thread (from the service, the converter, paging, ``on_ack``...)
+  reaches ``on_error`` and is logged at ERROR with its traceback; the thread then stops;
+* a batch is acknowledged only after its answer carried a new checkpoint token (or
+  legitimately none: the call ended with an EXECUTION update, which completes the
+  execution) and every page of ``NewExecutionState`` was read. An answer without a token
+  otherwise is malformed: ``on_error`` gets a retryable
+  :class:`~orchestra.errors.CheckpointError`;
+* no wait is unbounded: the thread polls, and stops on its own if the thread that created
+  the writer ends without closing it; :meth:`~CheckpointWriter.close` and
+  :meth:`~CheckpointWriter.abort` take bounded time.
+
+Each call is logged at DEBUG on ``orchestra.checkpoint`` with its number of updates, its
+size and the service's RequestId; payloads and tokens are never logged.
+
+Example:
+    >>> from orchestra.service.local import LocalService
+    >>> from orchestra.wire.models import (
+    ...     OperationAction, OperationType, OperationUpdate, WaitOptions)
+    >>> service = LocalService()
+    >>> arn = service.start_execution("fn", "{}")
+    >>> token = service.execution(arn).token = "dG9rZW4="
+    >>> done = threading.Event()
+    >>> writer = CheckpointWriter(
+    ...     service, arn, token, on_ack=lambda acks, ops: done.set(), on_error=print
+    ... )
+    >>> writer.submit(OperationUpdate(id="w", type=OperationType.WAIT,
+    ...     action=OperationAction.START, wait_options=WaitOptions(5)), ack=1)
+    >>> writer.flush()
+    >>> done.wait(5)
+    True
+    >>> writer.close(5)
+    True
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
 
-from orchestra.interpreter.commands import Checkpoint
-from orchestra.service.api import DurableService, ServiceError, classify
+import attrs
+
+from orchestra.errors import CheckpointError, GetStateError
+from orchestra.service.api import Call, DurableService, ServiceError, classify
 from orchestra.wire.converter import to_wire
-from orchestra.wire.models import Operation
+from orchestra.wire.models import (
+    CheckpointResponse,
+    ExecutionState,
+    Operation,
+    OperationAction,
+    OperationType,
+    OperationUpdate,
+)
 
-__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_UPDATES", "CheckpointWriter"]
+__all__ = [
+    "ABORT_JOIN_SECONDS",
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_UPDATES",
+    "STATE_PAGE_SIZE",
+    "CheckpointWriter",
+    "OnAck",
+    "OnError",
+    "read_pages",
+]
 
 MAX_BATCH_UPDATES = 250
 MAX_BATCH_BYTES = 750 * 1024
 STATE_PAGE_SIZE = 1000
+#: How long :meth:`CheckpointWriter.abort` waits for a call in flight.
+ABORT_JOIN_SECONDS = 5.0
+#: The longest the writer thread sleeps before re-checking that its producer is alive.
+_POLL_SECONDS = 0.5
 
-#: Called on the writer thread with the acknowledged sync ids and the merged operations.
+#: Called on the writer thread with the acknowledged ``ack`` ids and the merged operations.
 OnAck = Callable[[list[int], list[Operation]], None]
-#: Called on the writer thread when a call failed; the writer then stops.
+#: Called on the writer thread with the error that stopped the writer.
 OnError = Callable[[BaseException], None]
 
+_LOG = logging.getLogger("orchestra.checkpoint")
+_SHARED_START = frozenset({OperationType.STEP, OperationType.CONTEXT})
 
-def _size(update_dict: dict[str, Any]) -> int:
-    return len(json.dumps(update_dict, separators=(",", ":")).encode())
+
+@attrs.define
+class _Item:
+    """One queued submission: an update (``None`` for an empty call) and its bookkeeping."""
+
+    seq: int
+    update: OperationUpdate | None
+    ack: int | None
+    owner: int | None
+    queued_at: float
+    size: int | None = None  # JSON bytes, measured on the writer thread
+
+
+def _measure(item: _Item) -> int:
+    if item.size is None:
+        wire = to_wire(item.update) if item.update is not None else None
+        item.size = 0 if wire is None else len(json.dumps(wire, separators=(",", ":")).encode())
+    return item.size
+
+
+def _may_follow(previous: OperationAction, update: OperationUpdate) -> bool:
+    """Whether ``update`` may share a call with an earlier update ``previous`` of its id."""
+    return (
+        update.type in _SHARED_START
+        and previous is OperationAction.START
+        and update.action is not OperationAction.START
+    )
+
+
+@attrs.define
+class _Batch:
+    """The items of one call, and the rules that decide where the call is cut."""
+
+    items: list[_Item] = attrs.field(factory=list)
+    updates: int = 0
+    size: int = 0
+    last_action: dict[str, OperationAction] = attrs.field(factory=dict)
+    closed: bool = False  # an EXECUTION update ends the call
+
+    def accepts(self, item: _Item, size: int) -> bool:
+        """Whether ``item`` (of ``size`` bytes) may join this call."""
+        update = item.update
+        if self.closed:
+            return False
+        if update is None or self.updates == 0:
+            return True  # an empty call adds nothing; the first update always fits
+        if self.updates >= MAX_BATCH_UPDATES or self.size + size > MAX_BATCH_BYTES:
+            return False
+        previous = self.last_action.get(update.id)
+        return previous is None or _may_follow(previous, update)
+
+    def add(self, item: _Item, size: int) -> None:
+        """Append ``item``."""
+        self.items.append(item)
+        update = item.update
+        if update is None:
+            return
+        self.updates += 1
+        self.size += size
+        self.last_action[update.id] = update.action
+        self.closed = update.type is OperationType.EXECUTION
+
+
+def _no_token(response: CheckpointResponse) -> CheckpointError:
+    """The error for an answer without a token to a call that did not end the execution."""
+    return CheckpointError(
+        "CheckpointDurableExecution answered without a CheckpointToken although the call did "
+        f"not complete the execution: malformed answer (no token; RequestId "
+        f"{response.request_id})",
+        retryable=True,
+        code="MalformedResponse",
+        request_id=response.request_id,
+    )
+
+
+def read_pages(
+    service: DurableService,
+    arn: str,
+    token: str,
+    marker: str | None,
+    *,
+    logger: logging.Logger = _LOG,
+) -> list[Operation]:
+    """Read every ``GetDurableExecutionState`` page from ``marker`` on.
+
+    Args:
+        service: the backend.
+        arn: the execution's ARN.
+        token: the current checkpoint token (reads do not consume it).
+        marker: the first page's marker; ``None`` or ``""`` reads nothing.
+        logger: where each page is logged at DEBUG.
+
+    Returns:
+        The operations of every page, in order.
+
+    Raises:
+        GetStateError: a read failed, was malformed, or the service repeated a marker
+            (it would page forever); classified retryable or not.
+    """
+    operations: list[Operation] = []
+    seen: set[str] = set()
+    while marker:
+        seen.add(marker)
+        try:
+            page: ExecutionState = service.get_state(arn, token, marker, STATE_PAGE_SIZE)
+        except ServiceError as exc:
+            raise classify(exc, Call.GET_STATE) from exc
+        logger.debug(
+            "GetDurableExecutionState: %d operations, RequestId %s",
+            len(page.operations),
+            page.request_id,
+        )
+        operations.extend(page.operations)
+        marker = page.next_marker
+        if marker and marker in seen:
+            raise GetStateError(
+                f"GetDurableExecutionState answered with a marker it had already given "
+                f"(RequestId {page.request_id}); paging would not end",
+                code="MalformedResponse",
+                request_id=page.request_id,
+            )
+    return operations
 
 
 class CheckpointWriter:
@@ -45,10 +233,18 @@ class CheckpointWriter:
         service: where checkpoints go.
         arn: the execution's ARN.
         token: the invocation's first checkpoint token.
-        on_ack: receives acknowledged sync ids and the operations the service returned.
-        on_error: receives a classified :class:`~orchestra.errors.CheckpointError` (or any
-            other exception a call raised); the writer stops after it.
-        async_bound: how long (seconds) an update nobody waits for may wait for company.
+        on_ack: receives the ``ack`` ids of a call's items and the operations the service
+            returned (with every page merged), on the writer thread, once per call.
+        on_error: receives the error that stopped the writer, on the writer thread: a
+            classified :class:`~orchestra.errors.CheckpointError` (a checkpoint call failed
+            or was answered with nonsense) or :class:`~orchestra.errors.GetStateError` (a
+            page read did); check ``retryable``. Anything else is passed on as raised (a
+            bug, or ``BaseException`` such as an emulated process crash).
+        async_bound: how long (seconds) an update nobody waits for may wait for company;
+            ``0`` sends every update at once.
+        logger: where calls are logged (default: ``orchestra.checkpoint``).
+
+    Nothing is called back after :meth:`abort`, nor after :meth:`close` timed out.
     """
 
     def __init__(
@@ -60,6 +256,7 @@ class CheckpointWriter:
         on_ack: OnAck,
         on_error: OnError,
         async_bound: float = 0.05,
+        logger: logging.Logger | None = None,
     ) -> None:
         self._service = service
         self._arn = arn
@@ -67,114 +264,198 @@ class CheckpointWriter:
         self._on_ack = on_ack
         self._on_error = on_error
         self._async_bound = async_bound
-        self._queue: deque[tuple[Checkpoint, dict[str, Any], float]] = deque()
-        self._flush_upto = 0  # number of submitted items a flush covers
-        self._submitted = 0
-        self._sent = 0
+        self._log = logger or _LOG
+        self._queue: deque[_Item] = deque()
+        self._seq = 0
+        self._flush_upto = 0  # items with a smaller seq are due
         self._cond = threading.Condition()
         self._closing = False
-        self._aborted = False
-        self._failed = False
-        self._thread = threading.Thread(target=self._loop, name="orchestra-checkpoint", daemon=True)
+        self._aborted = False  # no more calls and no more callbacks
+        self._stopped = False  # the thread has stopped (failed, or abandoned)
+        self._owner = threading.current_thread()
+        self._thread = threading.Thread(target=self._run, name="orchestra-checkpoint", daemon=True)
         self._thread.start()
 
     # --- producer side (the invocation thread) -----------------------------------------------
 
-    def submit(self, command: Checkpoint) -> None:
-        """Queue one update."""
-        item = (command, to_wire(command.update), time.monotonic())
+    def submit(
+        self, update: OperationUpdate | None, *, ack: int | None = None, owner: int | None = None
+    ) -> None:
+        """Queue one update, or with ``None`` an empty call (fresh state, a new token).
+
+        Args:
+            update: the update, or ``None`` for an empty checkpoint call.
+            ack: acknowledged through ``on_ack`` once the call holding this item answered;
+                ``None`` when nobody waits (the item may linger up to ``async_bound``).
+            owner: a tag for :meth:`withdraw`.
+
+        Raises:
+            RuntimeError: the writer was closed or aborted. After a failure (already
+                reported to ``on_error``) submissions are dropped.
+        """
         with self._cond:
+            if self._closing or self._aborted:
+                raise RuntimeError("the checkpoint writer is closed")
+            if self._stopped:
+                return
+            item = _Item(self._seq, update, ack, owner, time.monotonic())
+            self._seq += 1
             self._queue.append(item)
-            self._submitted += 1
             if self._async_bound <= 0:
-                self._flush_upto = self._submitted
-            self._cond.notify()
+                self._flush_upto = self._seq
+            self._cond.notify_all()
 
     def flush(self) -> None:
         """Send everything queued so far, without waiting for more."""
         with self._cond:
-            if self._flush_upto < self._submitted:
-                self._flush_upto = self._submitted
-                self._cond.notify()
+            if self._flush_upto < self._seq:
+                self._flush_upto = self._seq
+                self._cond.notify_all()
 
-    def close(self) -> None:
-        """Send what is queued, then stop the thread and wait for it."""
+    def withdraw(self, owners: Collection[int]) -> None:
+        """Drop the queued, not yet sent items whose owner is in ``owners``."""
+        with self._cond:
+            kept = [item for item in self._queue if item.owner is None or item.owner not in owners]
+            self._queue = deque(kept)
+
+    def close(self, timeout: float | None) -> bool:
+        """Send what is queued, then stop the thread.
+
+        Args:
+            timeout: the longest to wait, in seconds; ``None`` waits until the calls end
+                (each is bounded by the client's own timeouts).
+
+        Returns:
+            Whether the writer finished in time. When it did not, it is aborted: the call in
+            flight is abandoned and nothing more is sent or called back.
+        """
         with self._cond:
             self._closing = True
-            self._flush_upto = self._submitted
-            self._cond.notify()
-        self._thread.join()
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            return True
+        self._log.warning("the checkpoint writer did not finish within %s s; aborting", timeout)
+        self._halt()
+        return False
 
     def abort(self) -> None:
-        """Stop without sending what is queued (the invocation is dying)."""
+        """Stop without sending what is queued (the invocation is dying); bounded."""
+        self._halt()
+        self._thread.join(ABORT_JOIN_SECONDS)
+
+    def _halt(self) -> None:
         with self._cond:
             self._aborted = True
             self._queue.clear()
-            self._cond.notify()
-        self._thread.join(timeout=5)
+            self._cond.notify_all()
 
     # --- the writer thread -------------------------------------------------------------------
 
-    def _take_batch(self) -> list[tuple[Checkpoint, dict[str, Any], float]] | None:
+    def _run(self) -> None:
+        try:
+            while (batch := self._next_batch()) is not None:
+                acks, operations = self._send(batch)
+                with self._cond:
+                    if self._aborted:
+                        return
+                self._on_ack(acks, operations)
+        except BaseException as exc:  # every failure, even a crash, reaches on_error
+            self._fail(exc)
+
+    def _delay(self) -> float | None:
+        """Seconds until the head of the queue is due (``<= 0``: now); ``None``: empty."""
+        if not self._queue:
+            return None
+        head = self._queue[0]
+        if self._closing or head.seq < self._flush_upto:
+            return 0.0
+        return head.queued_at + self._async_bound - time.monotonic()
+
+    def _next_batch(self) -> list[_Item] | None:
         with self._cond:
             while True:
-                if self._aborted or self._failed:
+                if self._aborted or self._stopped:
                     return None
-                if self._queue:
-                    due = self._sent < self._flush_upto
-                    age = time.monotonic() - self._queue[0][2]
-                    if due or age >= self._async_bound:
-                        break
-                    self._cond.wait(self._async_bound - age)
-                    continue
-                if self._closing:
+                delay = self._delay()
+                if delay is None and self._closing:
                     return None
-                self._cond.wait()
-            batch: list[tuple[Checkpoint, dict[str, Any], float]] = []
-            size = 0
-            while self._queue and len(batch) < MAX_BATCH_UPDATES:
-                item_size = _size(self._queue[0][1])
-                if batch and size + item_size > MAX_BATCH_BYTES:
-                    break
-                batch.append(self._queue.popleft())
-                size += item_size
-            self._sent += len(batch)
-            return batch
+                if delay is not None and delay <= 0:
+                    return self._cut()
+                if not self._closing and not self._owner.is_alive():
+                    self._abandon()
+                    return None
+                self._cond.wait(_POLL_SECONDS if delay is None else min(delay, _POLL_SECONDS))
 
-    def _loop(self) -> None:
-        while True:
-            batch = self._take_batch()
-            if batch is None:
-                return
-            try:
-                operations = self._send([item[0] for item in batch])
-            except ServiceError as exc:
-                self._stop_with(classify(exc))
-                return
-            except BaseException as exc:  # includes an emulated process crash
-                self._stop_with(exc)
-                return
-            acks = [c.ack for c, _, _ in batch if c.ack is not None]
-            self._on_ack(acks, operations)
+    def _abandon(self) -> None:
+        self._log.warning(
+            "the invocation thread ended without closing the checkpoint writer; "
+            "%d queued updates are dropped",
+            len(self._queue),
+        )
+        self._stopped = True
+        self._queue.clear()
 
-    def _stop_with(self, error: BaseException) -> None:
-        with self._cond:
-            self._failed = True
-            self._queue.clear()
-        self._on_error(error)
+    def _cut(self) -> list[_Item]:
+        batch = _Batch()
+        while self._queue:
+            item = self._queue[0]
+            size = _measure(item)
+            if not batch.accepts(item, size):
+                break
+            batch.add(self._queue.popleft(), size)
+        return batch.items
 
-    def _send(self, batch: Sequence[Checkpoint]) -> list[Operation]:
-        if self._token is None:
-            raise ServiceError("ExecutionEnded", "the execution has already completed", status=400)
-        response = self._service.checkpoint(self._arn, self._token, [c.update for c in batch])
-        self._token = response.checkpoint_token
+    def _send(self, batch: Sequence[_Item]) -> tuple[list[int], list[Operation]]:
+        updates = [item.update for item in batch if item.update is not None]
+        response = self._checkpoint(updates, sum(item.size or 0 for item in batch))
         state = response.new_execution_state
         operations = list(state.operations)
+        if response.checkpoint_token:
+            self._token = response.checkpoint_token
+            pages = read_pages(
+                self._service, self._arn, self._token, state.next_marker, logger=self._log
+            )
+            operations.extend(pages)
+        elif updates and updates[-1].type is OperationType.EXECUTION:
+            self._token = None  # the execution completed: the token is spent, no paging
+            self._log.debug("the execution completed; no checkpoint token is left")
+        else:
+            raise _no_token(response)
+        return [item.ack for item in batch if item.ack is not None], operations
+
+    def _checkpoint(self, updates: list[OperationUpdate], size: int) -> CheckpointResponse:
         if self._token is None:
-            return operations  # the execution ended; the token is spent: no paging
-        marker = state.next_marker
-        while marker:
-            page = self._service.get_state(self._arn, self._token, marker, STATE_PAGE_SIZE)
-            operations.extend(page.operations)
-            marker = page.next_marker
-        return operations
+            raise CheckpointError(
+                "the execution has already completed (its last checkpoint spent the token); "
+                f"{len(updates)} more updates cannot be sent",
+                retryable=False,
+                code="ExecutionEnded",
+            )
+        try:
+            response = self._service.checkpoint(self._arn, self._token, updates)
+        except ServiceError as exc:
+            raise classify(exc, Call.CHECKPOINT) from exc
+        self._log.debug(
+            "CheckpointDurableExecution: %d updates, %d bytes, RequestId %s",
+            len(updates),
+            size,
+            response.request_id,
+        )
+        return response
+
+    def _fail(self, error: BaseException) -> None:
+        with self._cond:
+            self._stopped = True
+            self._queue.clear()
+            silent = self._aborted
+        if isinstance(error, Exception):
+            self._log.error("the checkpoint writer stopped: %s", error, exc_info=error)
+        else:
+            self._log.warning("the checkpoint writer stopped by %s", type(error).__name__)
+        if silent:
+            return
+        try:
+            self._on_error(error)
+        except BaseException:
+            self._log.exception("on_error raised; the writer's error is lost to the invocation")

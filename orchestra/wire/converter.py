@@ -2,12 +2,19 @@
 
 Keys are PascalCase, ``None`` fields are omitted, unknown keys are tolerated, and
 timestamps are epoch milliseconds on the way out (the invocation event's format) and
-either epoch milliseconds or ``datetime`` (as boto3 returns them) on the way in.
+either epoch milliseconds or ``datetime`` (as boto3 returns them) on the way in. Unknown
+values of the service's enumerations (:class:`~orchestra.wire.models.WireEnum`) become
+unknown members instead of failing the parse; :class:`OperationAction`, which only orchestra
+writes, stays strict. Fields marked :data:`~orchestra.wire.models.NOT_ON_WIRE` are neither
+read nor written.
 
 Example:
     >>> from orchestra.wire.models import OperationUpdate, OperationType, OperationAction
     >>> to_wire(OperationUpdate(id="a", type=OperationType.WAIT, action=OperationAction.START))
     {'Id': 'a', 'Type': 'WAIT', 'Action': 'START'}
+    >>> from orchestra.wire.models import Operation
+    >>> from_wire({"Id": "a", "Type": "WAIT", "Status": "PAUSED"}, Operation).status
+    <OperationStatus.UNKNOWN: 'PAUSED'>
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from orchestra.wire.models import (
+    NOT_ON_WIRE,
     Event,
     EventDetails,
     ExecutionStatus,
@@ -27,6 +35,7 @@ from orchestra.wire.models import (
     OperationAction,
     OperationStatus,
     OperationType,
+    WireEnum,
 )
 
 __all__ = ["converter", "from_wire", "pascal", "to_wire"]
@@ -71,25 +80,43 @@ def _datetime_to_wire(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
+def _wire_enum_from_wire(value: Any, cls: type[WireEnum]) -> WireEnum:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string for {cls.__name__}, got {type(value).__name__}")
+    return cls.unknown(value)
+
+
 converter.register_structure_hook(datetime, _datetime_from_wire)
+for _wire_enum in (OperationType, OperationStatus, ExecutionStatus):
+    converter.register_structure_hook(_wire_enum, _wire_enum_from_wire)
 for _enum in (OperationType, OperationStatus, OperationAction, InvocationStatus, ExecutionStatus):
     converter.register_unstructure_hook(_enum, lambda v: v.value)
 converter.register_unstructure_hook(datetime, _datetime_to_wire)
 
 
+def _override(field: attrs.Attribute[Any]) -> Any:
+    if field.metadata.get(NOT_ON_WIRE):
+        return override(omit=True)
+    return override(rename=pascal(field.name))
+
+
+def _overrides(cls: type) -> dict[str, Any]:
+    return {f.name: _override(f) for f in attrs.fields(cls)}
+
+
 def _unstructure_factory(cls: type) -> Any:
-    overrides = {f.name: override(rename=pascal(f.name)) for f in attrs.fields(cls)}
+    overrides = _overrides(cls)
     return make_dict_unstructure_fn(
         cls,
         converter,
         _cattrs_omit_if_default=True,
-        **overrides,  # type: ignore[arg-type]
+        **overrides,
     )
 
 
 def _structure_factory(cls: type) -> Any:
-    overrides = {f.name: override(rename=pascal(f.name)) for f in attrs.fields(cls)}
-    return make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
+    overrides = _overrides(cls)
+    return make_dict_structure_fn(cls, converter, **overrides)
 
 
 def _is_wire_model(cls: type) -> bool:
