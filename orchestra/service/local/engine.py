@@ -204,8 +204,12 @@ class LocalService:
     def before_invoke(self, ex: Execution) -> None:
         """Called before each invocation of ``ex`` (a hook for testing tools)."""
 
-    def _invoke(self, ex: Execution, handler: Handler) -> ErrorObject | None:
-        self.before_invoke(ex)
+    def invocation_event(self, arn: str) -> dict[str, Any]:
+        """Open an invocation of ``arn`` and return its event (for driving a handler by hand).
+
+        A fresh checkpoint token is minted; the previous invocation's token stops working.
+        """
+        ex = self.execution(arn)
         with self._lock:
             ex.invocations += 1
             ex.token = _token()
@@ -213,11 +217,15 @@ class LocalService:
             visible = ex.visible_operations()
             first = visible[: self.page_size]
             marker = str(self.page_size) if len(visible) > self.page_size else ""
-            event = {
+            return {
                 "DurableExecutionArn": ex.arn,
                 "CheckpointToken": ex.token,
                 "InitialExecutionState": {"Operations": to_wire(first), "NextMarker": marker},
             }
+
+    def _invoke(self, ex: Execution, handler: Handler) -> ErrorObject | None:
+        self.before_invoke(ex)
+        event = self.invocation_event(ex.arn)
         request_id = str(uuid.uuid4())
         started = self.clock.now()
         crash: ErrorObject | None = None
