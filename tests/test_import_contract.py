@@ -47,3 +47,37 @@ def test_the_check_detects_a_forbidden_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import time\nfrom concurrent.futures import Future\n")
     assert imported_roots(bad) & FORBIDDEN == {"time", "concurrent"}
+
+
+def imported_modules(path: pathlib.Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+AMBIENT = {"orchestra._context", "orchestra._logging", "contextvars"}
+
+
+def test_the_interpreter_sets_no_logging_context_the_runtime_does():
+    for module in sorted(INTERPRETER.glob("*.py")):
+        assert not imported_modules(module) & AMBIENT, module.name
+
+
+def test_the_contract_layers_name_service_and_wire():
+    import tomllib
+
+    config = tomllib.loads((INTERPRETER.parents[1] / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    [layers] = [c["layers"] for c in contracts if c["type"] == "layers"]
+    assert layers == [
+        "orchestra.testing",
+        "orchestra.runtime",
+        "orchestra.interpreter | orchestra.service",
+        "orchestra.wire",
+    ]
+    [forbidden] = [c for c in contracts if c["type"] == "forbidden"]
+    assert {"orchestra._context", "orchestra._logging"} <= set(forbidden["forbidden_modules"])

@@ -32,7 +32,6 @@ Example:
 from __future__ import annotations
 
 import inspect
-import traceback
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from typing import Any
@@ -730,8 +729,9 @@ def _safe_repr(value: object) -> str:
 
 def _where(error: BaseException) -> str:
     """`` at file:line`` of the innermost frame of ``error``'s traceback, if any."""
-    frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
+    tb = error.__traceback__
+    if tb is None:
         return ""
-    last = frames[-1]
-    return f", at {last.filename}:{last.lineno}"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return f", at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
