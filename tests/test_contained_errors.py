@@ -182,3 +182,29 @@ def test_no_user_mistake_ends_an_invocation_with_an_error():
             if e.event_type == "InvocationCompleted" and e.details and e.details.error
         ]
         assert errors == [], (workflow.__name__, errors)
+
+
+def test_an_operation_with_a_status_this_version_does_not_know_is_refused_not_guessed():
+    from orchestra.wire.models import OperationStatus as Status
+
+    history = [
+        Operation(
+            id=operation_id(None, 1),
+            type=OperationType.STEP,
+            status=Status.unknown("PAUSED"),
+            sub_type="Step",
+            name="no_retry_step",
+        )
+    ]
+    ran: list[int] = []
+
+    def workflow() -> Generator[Any, Any, int]:
+        return (yield Step(no_retry_step, 1))
+
+    m = Machine(workflow, None, HistoryIndex(history), execution_arn="arn")
+    commands = m.run()
+    ran.extend(1 for c in commands if type(c).__name__ == "RunStep")
+    assert ran == []  # the step is not re-run on a guess
+    assert isinstance(m.outcome, Failed)
+    assert "PAUSED" in (m.outcome.error.error_message or "")
+    assert "does not know" in (m.outcome.error.error_message or "")

@@ -482,6 +482,15 @@ class Machine:
                         f"yields {describe(op.op_type, op.sub_type, op.op_name)} here"
                     )
                 )
+        if recorded is not None and not (recorded.type.is_known and recorded.status.is_known):
+            raise ExecutionFailure(
+                ExecutionError(
+                    f"the history records {op_id} at {fiber.position()} as a "
+                    f"{recorded.type.value} with status {recorded.status.value}, which this "
+                    "version of orchestra does not know; it will not guess how to replay it. "
+                    "Upgrade orchestra to a version that knows it."
+                )
+            )
         if recorded is not None:
             found = mismatch(recorded, op.op_type, op.sub_type, op.op_name)
             if found is not None:
