@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import random
 import time
 import uuid
@@ -421,3 +422,80 @@ def test_a_history_that_carries_a_null_input_replays_without_one():
     history = LocalRunner(no_input).run().history_dicts()
     assert history[0]["ExecutionStartedDetails"]["Input"]["Payload"] == "null"
     assert Replayer(no_input).replay(history).ok
+
+
+# --- check_replay_determinism: sampled prefixes ----------------------------------------------
+
+
+def increment(x: int) -> int:
+    return x + 1
+
+
+def counting(n):
+    x = 0
+    for _ in range(n):
+        x = yield Step(increment, x, name="increment")
+    return x
+
+
+def test_a_2000_step_workflow_is_checked_in_seconds_on_a_sample_of_its_prefixes():
+    started = time.perf_counter()
+    report = check_replay_determinism(counting, 2000)
+    elapsed = time.perf_counter() - started
+    assert report.result.result == 2000
+    assert report.states_recorded > 2000
+    assert report.prefixes_checked == 64
+    assert 0 < report.mutations_checked <= 9
+    assert elapsed < 20, f"checking 2,000 steps took {elapsed:.1f} s"
+
+
+def test_max_prefixes_none_checks_every_prefix():
+    sampled = check_replay_determinism(counting, 80, max_prefixes=10)
+    everything = check_replay_determinism(counting, 80, max_prefixes=None)
+    assert sampled.prefixes_checked == 10
+    assert everything.states_recorded == sampled.states_recorded > 80
+    assert everything.prefixes_checked == everything.states_recorded
+
+
+def test_max_prefixes_must_be_positive():
+    with pytest.raises(ValueError, match="max_prefixes"):
+        check_replay_determinism(counting, 3, max_prefixes=0)
+
+
+def test_the_sample_keeps_both_ends_and_every_invocation_boundary_and_is_seeded():
+    from orchestra.testing.checks import choose_prefixes
+
+    chosen = choose_prefixes(1000, [0, 300, 301, 700], 32, seed=7)
+    assert len(chosen) == 32 == len(set(chosen))
+    assert chosen == sorted(chosen)
+    assert {0, 1, 2, 3, 996, 997, 998, 999} <= set(chosen)
+    assert {299, 300, 301, 302, 699, 700, 701} <= set(chosen)
+    assert chosen == choose_prefixes(1000, [0, 300, 301, 700], 32, seed=7)
+    assert chosen != choose_prefixes(1000, [0, 300, 301, 700], 32, seed=8)
+    # the other 17 are one from each of 17 equal slices of the rest: no gap exceeds two slices
+    gaps = [b - a for a, b in itertools.pairwise(chosen)]
+    assert max(gaps) <= 2 * -(-1000 // 17)
+    # more boundaries than the bound allows: an evenly spread subset of them
+    many = choose_prefixes(10_000, range(0, 10_000, 10), 20, seed=0)
+    assert len(many) == 20
+    assert choose_prefixes(5, [0], 3, seed=0) == [0, 1, 4]
+    assert choose_prefixes(5, [0], None, seed=0) == [0, 1, 2, 3, 4]
+
+
+def test_a_divergence_after_a_late_invocation_boundary_is_still_caught():
+    # The workflow reads a module-level flag that flips after the first invocation: only
+    # replays of states recorded after the wait (late in a long history) diverge.
+    state = {"invocations": 0}
+
+    def drifting():
+        for _ in range(150):
+            yield Step(increment, 0, name="before")
+        yield Wait(60, name="nap")
+        state["invocations"] += 1
+        name = "after" if state["invocations"] == 1 else "changed"
+        for _ in range(150):
+            yield Step(increment, 0, name=name)
+        return 1
+
+    with pytest.raises(DeterminismError, match="named changed"):
+        check_replay_determinism(drifting, mutate=False)

@@ -19,6 +19,13 @@ state the service held along the way, and checks:
 It also runs a :class:`~orchestra.testing.guard.DeterminismGuard` and fails on clock,
 random or uuid calls from workflow code, and on any checkpoint the service rejected.
 
+Replaying every recorded state costs time quadratic in the length of the run, so by default
+at most ``max_prefixes`` (64) states are replayed: the first and last few, the states on
+either side of each invocation boundary (where a real replay starts: after a wait, a retry
+delay or a crash), and an evenly spread sample of the others, drawn with the world's seed.
+``max_prefixes=None`` replays them all. The mutations are a bounded set (at most nine) of
+changes to the final history, whatever its length.
+
 Example:
     >>> from orchestra import Step, Wait
     >>> def double(x: int) -> int:
@@ -30,12 +37,15 @@ Example:
     >>> report = check_replay_determinism(workflow, 3, World(crashes=(CrashPoint(2),)))
     >>> report.result.result, report.prefixes_checked > 3, report.mutations_checked > 3
     (12, True, True)
+    >>> report.prefixes_checked <= report.states_recorded <= 64  # a short run: all of them
+    True
 """
 
 from __future__ import annotations
 
+import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -58,13 +68,19 @@ from orchestra.wire.models import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_PREFIXES",
     "CrashPoint",
     "DeterminismError",
     "DeterminismReport",
     "World",
     "check_replay_determinism",
+    "choose_prefixes",
 ]
 
+#: How many recorded states ``check_replay_determinism`` replays by default.
+DEFAULT_MAX_PREFIXES = 64
+#: How many states at each end of the run are always replayed.
+_EDGE = 4
 _NON_DETERMINISTIC = "NonDeterministicExecutionError"
 _REJECTIONS = ("CheckpointError", "InvalidParameterValueException")
 
@@ -75,12 +91,23 @@ class DeterminismError(AssertionError):
 
 @attrs.frozen
 class DeterminismReport:
-    """What was checked, and the reference run."""
+    """What was checked, and the reference run.
+
+    Attributes:
+        result: the reference run.
+        prefixes_checked: how many recorded states (history prefixes) were replayed.
+        mutations_checked: how many mutated final histories were replayed.
+        violations: what broke the properties (empty when none did).
+        states_recorded: how many states the run went through (a state repeated by the
+            next checkpoint call counted once); ``prefixes_checked`` of them were sampled
+            (with ``max_prefixes=None`` all of them, a state met twice replayed once).
+    """
 
     result: RunResult
     prefixes_checked: int
     mutations_checked: int
     violations: tuple[str, ...]
+    states_recorded: int = 0
 
 
 class _SnapshottingService(LocalService):
@@ -90,6 +117,8 @@ class _SnapshottingService(LocalService):
         super().__init__()
         self.snapshots: list[tuple[Operation, ...]] = []
         self.updates: list[OperationUpdate] = []
+        #: The index in ``snapshots`` of the state each invocation started from.
+        self.invocation_starts: list[int] = []
 
     def _snapshot(self, ex: Execution) -> None:
         state = tuple(ex.visible_operations())
@@ -107,6 +136,7 @@ class _SnapshottingService(LocalService):
 
     def before_invoke(self, ex: Execution) -> None:
         self._snapshot(ex)
+        self.invocation_starts.append(len(self.snapshots) - 1)
 
 
 def _update_key(update: OperationUpdate) -> tuple[Any, ...]:
@@ -120,6 +150,7 @@ def check_replay_determinism(
     *,
     interleavings: int = 1,
     mutate: bool = True,
+    max_prefixes: int | None = DEFAULT_MAX_PREFIXES,
     raise_on_violation: bool = True,
 ) -> DeterminismReport:
     """Run ``workflow`` under ``world`` and check the replay properties listed above.
@@ -130,8 +161,34 @@ def check_replay_determinism(
         world: failures, crashes and jitter for the reference run (default: none).
         interleavings: how many runs (with other completion orders) must agree.
         mutate: also check that mutated histories are reported.
+        max_prefixes: replay at most this many of the recorded states: the first and last
+            few, those around each invocation boundary, and an evenly spread sample drawn
+            with ``world.seed``. ``None`` replays every state (quadratic in the run's
+            length).
         raise_on_violation: raise :class:`DeterminismError` listing every violation.
+
+    Returns:
+        The report; ``report.prefixes_checked`` of ``report.states_recorded`` states were
+        replayed.
+
+    Raises:
+        DeterminismError: a property was broken (with ``raise_on_violation``).
+        ValueError: ``max_prefixes`` is less than 1.
+
+    Example:
+        >>> from orchestra import Step
+        >>> def count(n):
+        ...     for i in range(n):
+        ...         yield Step(abs, i, name="abs")
+        ...     return n
+        >>> report = check_replay_determinism(count, 100, max_prefixes=10)
+        >>> report.prefixes_checked, report.states_recorded > 100
+        (10, True)
+        >>> check_replay_determinism(count, 100, max_prefixes=None).prefixes_checked > 100
+        True
     """
+    if max_prefixes is not None and max_prefixes < 1:
+        raise ValueError(f"max_prefixes must be at least 1 (or None for all), got {max_prefixes}")
     world = world or World()
     service = _SnapshottingService()
     guard = DeterminismGuard()
@@ -145,10 +202,15 @@ def check_replay_determinism(
 
     trace = {u.id: (u.type, u.sub_type, u.name) for u in service.updates}
     known_updates = {_update_key(u) for u in service.updates}
-    snapshots = [*service.snapshots, tuple(service.execution(run.arn).visible_operations())]
-    unique = list(dict.fromkeys(snapshots))
-
-    for index, state in enumerate(unique):
+    states = service.snapshots
+    final_state = tuple(service.execution(run.arn).visible_operations())
+    if not states or states[-1] != final_state:
+        states = [*states, final_state]
+    chosen = choose_prefixes(len(states), service.invocation_starts, max_prefixes, world.seed)
+    checked: dict[tuple[Operation, ...], int] = {}
+    for index in chosen:
+        checked.setdefault(states[index], index)  # a state met twice is replayed once
+    for state, index in checked.items():
         violations.extend(_check_prefix(workflow, input, state, index, trace, known_updates))
 
     assert runner.executor is not None
@@ -174,19 +236,69 @@ def check_replay_determinism(
 
     mutations = 0
     if mutate:
-        final = unique[-1]
-        for description, mutated in _mutations(workflow, input, final):
+        for description, mutated in _mutations(workflow, input, final_state):
             mutations += 1
             outcome = probe(workflow, input, mutated).outcome
             if not _is_non_deterministic(outcome):
                 violations.append(f"a mutated history was replayed silently: {description}")
 
-    report = DeterminismReport(run, len(unique), mutations, tuple(violations))
+    report = DeterminismReport(
+        run, len(checked), mutations, tuple(violations), states_recorded=len(states)
+    )
     if violations and raise_on_violation:
         raise DeterminismError(
             f"{len(violations)} replay-determinism violation(s):\n- " + "\n- ".join(violations)
         )
     return report
+
+
+def choose_prefixes(
+    count: int, boundaries: Iterable[int], limit: int | None, seed: int
+) -> list[int]:
+    """The indices of the recorded states to replay, in order.
+
+    All of them when ``limit`` is ``None`` or not smaller than ``count``. Otherwise at most
+    ``limit``: the first and last few, the states on either side of each invocation
+    boundary (an evenly spread subset of those when they alone exceed the limit), and an
+    evenly spread sample of the rest (one state from each of as many equal slices), drawn
+    with ``seed``.
+
+    Args:
+        count: how many states were recorded.
+        boundaries: the index of the state each invocation started from.
+        limit: the most states to choose, or ``None`` for all.
+        seed: seeds the sample, so that the same run checks the same states.
+
+    Example:
+        >>> choose_prefixes(5, [0], None, seed=0)
+        [0, 1, 2, 3, 4]
+        >>> chosen = choose_prefixes(1000, [0, 500], 16, seed=0)
+        >>> len(chosen), chosen[:4], chosen[-4:], {499, 500, 501} <= set(chosen)
+        (16, [0, 1, 2, 3], [996, 997, 998, 999], True)
+        >>> chosen == choose_prefixes(1000, [0, 500], 16, seed=0)
+        True
+    """
+    if limit is None or count <= limit:
+        return list(range(count))
+    rng = random.Random(seed)
+    head = min(_EDGE, (limit + 1) // 2)
+    tail = min(_EDGE, limit - head)
+    chosen = set(range(head)) | set(range(count - tail, count))
+    around = sorted({i for b in boundaries for i in (b - 1, b, b + 1) if 0 <= i < count} - chosen)
+    chosen.update(_spread(around, limit - len(chosen), rng))
+    rest = [i for i in range(count) if i not in chosen]
+    chosen.update(_spread(rest, limit - len(chosen), rng))
+    return sorted(chosen)
+
+
+def _spread(items: Sequence[int], k: int, rng: random.Random) -> list[int]:
+    """``k`` of ``items`` (all when there are not more), one from each of ``k`` equal slices."""
+    if k <= 0:
+        return []
+    if len(items) <= k:
+        return list(items)
+    bounds = [len(items) * j // k for j in range(k + 1)]
+    return [items[rng.randrange(bounds[j], bounds[j + 1])] for j in range(k)]
 
 
 def _is_non_deterministic(outcome: object) -> bool:
