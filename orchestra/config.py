@@ -4,6 +4,11 @@ All are immutable. A :class:`RetryPolicy` decides retries as a pure function of 
 the number of attempts made and a random number supplied by the caller, so the interpreter
 stays deterministic and testable.
 
+Every value is checked when it is built, with a :class:`~orchestra.errors.ValidationError`
+naming the field and the value received. Wherever a :class:`Duration` is expected, a
+number of whole, non-negative seconds is accepted too (``RetryPolicy(initial_delay=2)``);
+a fraction, a negative number or anything else is refused.
+
 Example:
     >>> policy = RetryPolicy.exponential(max_attempts=3, initial_delay=Duration.seconds(2),
     ...                                  jitter=Jitter.NONE)
@@ -19,11 +24,11 @@ import enum
 import math
 import re
 from collections.abc import Sequence
-from typing import final
+from typing import Any, final
 
 import attrs
 
-from orchestra.errors import ValidationError
+from orchestra.errors import ValidationError, describe_value
 
 __all__ = [
     "MAX_DURATION_SECONDS",
@@ -55,40 +60,69 @@ class Duration:
     @total_seconds.validator
     def _check(self, _: attrs.Attribute[int], value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError(f"Duration must be a whole number of seconds, got {value!r}")
+            raise ValidationError(
+                f"Duration must be a whole number of seconds, got {describe_value(value)}"
+            )
         if value < 0:
             raise ValidationError(f"Duration cannot be negative, got {value} s")
 
     @classmethod
     def seconds(cls, n: float) -> Duration:
         """A duration of ``n`` seconds (fractions are truncated)."""
-        return cls(int(n))
+        return cls(_whole(n, 1, "seconds"))
 
     @classmethod
     def minutes(cls, n: float) -> Duration:
         """A duration of ``n`` minutes."""
-        return cls(int(n * 60))
+        return cls(_whole(n, 60, "minutes"))
 
     @classmethod
     def hours(cls, n: float) -> Duration:
         """A duration of ``n`` hours."""
-        return cls(int(n * 3600))
+        return cls(_whole(n, 3600, "hours"))
 
     @classmethod
     def days(cls, n: float) -> Duration:
-        """A duration of ``n`` days."""
-        return cls(int(n * 86400))
+        """A duration of ``n`` days.
+
+        Example:
+            >>> Duration.days("1")
+            Traceback (most recent call last):
+            ...
+            orchestra.errors.ValidationError: Duration.days needs a number, got str '1'
+        """
+        return cls(_whole(n, 86400, "days"))
 
     def __add__(self, other: Duration) -> Duration:
         return Duration(self.total_seconds + other.total_seconds)
 
 
+def _whole(n: float, unit: int, what: str) -> int:
+    """``n`` units as whole seconds (truncated), refusing what is not a finite number."""
+    if isinstance(n, bool) or not isinstance(n, int | float):
+        raise ValidationError(f"Duration.{what} needs a number, got {describe_value(n)}")
+    if not math.isfinite(n):
+        raise ValidationError(f"Duration.{what} needs a finite number, got {n}")
+    return int(n * unit)
+
+
 def as_duration(value: Duration | int | float, what: str) -> Duration:
-    """Accept a Duration or a number of seconds, with an error naming ``what``."""
+    """Accept a Duration or a whole number of seconds, with an error naming ``what``.
+
+    Example:
+        >>> as_duration(90, "Wait duration")
+        Duration(total_seconds=90)
+        >>> as_duration("5", "RetryPolicy.initial_delay")
+        Traceback (most recent call last):
+        ...
+        orchestra.errors.ValidationError: RetryPolicy.initial_delay must be a Duration or seconds, got str '5'
+    """  # noqa: E501
     if isinstance(value, Duration):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{what} must be a Duration or seconds, got {value!r}")
+        raise ValidationError(f"{what} must be a Duration or seconds, got {describe_value(value)}")
+    if not math.isfinite(value):
+        raise ValidationError(f"{what} must be a whole number of seconds, got {value}")
     if value < 0:
         raise ValidationError(f"{what} cannot be negative, got {value} s")
     if value != int(value):
@@ -146,14 +180,83 @@ class RetryDecision:
     delay_seconds: int
 
 
-def _patterns(
-    values: Sequence[str | re.Pattern[str]] | None,
-) -> tuple[str | re.Pattern[str], ...] | None:
-    return None if values is None else tuple(values)
+_Patterns = str | re.Pattern[str] | Sequence[str | re.Pattern[str]] | None
+_Types = type[BaseException] | Sequence[type[BaseException]] | None
 
 
-def _types(values: Sequence[type[BaseException]] | None) -> tuple[type[BaseException], ...] | None:
-    return None if values is None else tuple(values)
+def _patterns(values: _Patterns) -> tuple[str | re.Pattern[str], ...] | None:
+    """``retryable_errors`` as a tuple; a str or a Pattern alone is one pattern."""
+    if values is None:
+        return None
+    if isinstance(values, str | re.Pattern):
+        return (values,)
+    if not isinstance(values, Sequence | set | frozenset):
+        raise ValidationError(
+            "RetryPolicy.retryable_errors must be a str, a compiled re.Pattern or a list of "
+            f"them, got {describe_value(values)}"
+        )
+    for value in values:
+        if not isinstance(value, str | re.Pattern):
+            raise ValidationError(
+                "RetryPolicy.retryable_errors items must be str (a substring of the message) "
+                f"or compiled re.Pattern, got {describe_value(value)}"
+            )
+    return tuple(values)
+
+
+def _types(values: _Types) -> tuple[type[BaseException], ...] | None:
+    """``retryable_error_types`` as a tuple; a class alone is one type."""
+    if values is None:
+        return None
+    if isinstance(values, type):
+        values = (values,)
+    if not isinstance(values, Sequence | set | frozenset) or isinstance(values, str):
+        raise ValidationError(
+            "RetryPolicy.retryable_error_types must be an exception class or a list of them, "
+            f"got {describe_value(values)}"
+        )
+    for value in values:
+        if not (isinstance(value, type) and issubclass(value, BaseException)):
+            hint = " (pass the class, not its name)" if isinstance(value, str) else ""
+            raise ValidationError(
+                "RetryPolicy.retryable_error_types items must be exception classes, "
+                f"got {describe_value(value)}{hint}"
+            )
+    return tuple(values)
+
+
+def _retry_delay(value: Duration | int | float, what: str) -> Duration:
+    duration = as_duration(value, what)
+    check_service_duration(duration, what)
+    return duration
+
+
+def _initial_delay(value: Duration | int | float) -> Duration:
+    return _retry_delay(value, "RetryPolicy.initial_delay")
+
+
+def _max_delay(value: Duration | int | float) -> Duration:
+    return _retry_delay(value, "RetryPolicy.max_delay")
+
+
+def _increment(value: Duration | int | float) -> Duration:
+    duration = as_duration(value, "RetryPolicy.increment")
+    if duration.total_seconds > MAX_DURATION_SECONDS:
+        raise ValidationError(
+            f"RetryPolicy.increment must be at most 366 days ({MAX_DURATION_SECONDS} s), "
+            f"got {duration.total_seconds} s"
+        )
+    return duration
+
+
+def _backoff_rate(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(
+            f"RetryPolicy.backoff_rate must be a number, got {describe_value(value)}"
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise ValidationError(f"RetryPolicy.backoff_rate must be finite and > 0, got {value}")
+    return float(value)
 
 
 @final
@@ -176,11 +279,11 @@ class RetryPolicy:
     """
 
     max_attempts: int = attrs.field(default=3)
-    initial_delay: Duration = Duration(5)
-    max_delay: Duration = Duration(300)
-    backoff_rate: float = 2.0
-    increment: Duration = Duration(0)
-    jitter: Jitter = Jitter.FULL
+    initial_delay: Duration = attrs.field(default=Duration(5), converter=_initial_delay)
+    max_delay: Duration = attrs.field(default=Duration(300), converter=_max_delay)
+    backoff_rate: float = attrs.field(default=2.0, converter=_backoff_rate)
+    increment: Duration = attrs.field(default=Duration(0), converter=_increment)
+    jitter: Jitter = attrs.field(default=Jitter.FULL)
     retryable_errors: tuple[str | re.Pattern[str], ...] | None = attrs.field(
         default=None, converter=_patterns
     )
@@ -189,9 +292,28 @@ class RetryPolicy:
     )
 
     @max_attempts.validator
-    def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
+    def _check_attempts(self, _: attrs.Attribute[int], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(
+                f"RetryPolicy.max_attempts must be an int >= 1, got {describe_value(value)}"
+            )
         if value < 1:
             raise ValidationError(f"RetryPolicy.max_attempts must be >= 1, got {value}")
+
+    @jitter.validator
+    def _check_jitter(self, _: attrs.Attribute[Jitter], value: Any) -> None:
+        if not isinstance(value, Jitter):
+            raise ValidationError(
+                f"RetryPolicy.jitter must be a Jitter (Jitter.FULL, Jitter.HALF or "
+                f"Jitter.NONE), got {describe_value(value)}"
+            )
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_delay < self.initial_delay:
+            raise ValidationError(
+                f"RetryPolicy.max_delay ({self.max_delay.total_seconds} s) must be >= "
+                f"initial_delay ({self.initial_delay.total_seconds} s)"
+            )
 
     # --- presets ---------------------------------------------------------------------------
 
@@ -233,12 +355,12 @@ class RetryPolicy:
         cls,
         *,
         max_attempts: int = 3,
-        initial_delay: Duration = Duration(5),
-        max_delay: Duration = Duration(300),
+        initial_delay: Duration | int = Duration(5),
+        max_delay: Duration | int = Duration(300),
         backoff_rate: float = 2.0,
         jitter: Jitter = Jitter.FULL,
-        retryable_errors: Sequence[str | re.Pattern[str]] | None = None,
-        retryable_error_types: Sequence[type[BaseException]] | None = None,
+        retryable_errors: _Patterns = None,
+        retryable_error_types: _Types = None,
     ) -> RetryPolicy:
         """Delays grow by ``backoff_rate`` from ``initial_delay`` up to ``max_delay``."""
         return cls(
@@ -256,12 +378,12 @@ class RetryPolicy:
         cls,
         *,
         max_attempts: int = 6,
-        initial_delay: Duration = Duration(1),
-        increment: Duration = Duration(1),
-        max_delay: Duration = Duration(300),
+        initial_delay: Duration | int = Duration(1),
+        increment: Duration | int = Duration(1),
+        max_delay: Duration | int = Duration(300),
         jitter: Jitter = Jitter.NONE,
-        retryable_errors: Sequence[str | re.Pattern[str]] | None = None,
-        retryable_error_types: Sequence[type[BaseException]] | None = None,
+        retryable_errors: _Patterns = None,
+        retryable_error_types: _Types = None,
     ) -> RetryPolicy:
         """Delays grow by ``increment`` from ``initial_delay`` up to ``max_delay``."""
         return cls(
@@ -278,11 +400,11 @@ class RetryPolicy:
     @classmethod
     def fixed(
         cls,
-        interval: Duration = Duration(5),
+        interval: Duration | int = Duration(5),
         *,
         max_attempts: int = 5,
-        retryable_errors: Sequence[str | re.Pattern[str]] | None = None,
-        retryable_error_types: Sequence[type[BaseException]] | None = None,
+        retryable_errors: _Patterns = None,
+        retryable_error_types: _Types = None,
     ) -> RetryPolicy:
         """The same ``interval`` before every retry, no jitter."""
         return cls(

@@ -105,6 +105,7 @@ __all__ = [
     "StepInterruptedError",
     "ValidationError",
     "WorkflowDefinitionError",
+    "describe_value",
     "error_object",
     "operation_error_from",
 ]
@@ -136,8 +137,13 @@ class ValidationError(OrchestraError, ValueError):
     """An argument is invalid (a duration out of range, a bad name, ...)."""
 
 
-def _describe(value: object) -> str:
-    """``"int 3"``: a value's type and a short repr, for error messages."""
+def describe_value(value: object) -> str:
+    """``"int 3"``: a value's type and a short repr, for error messages.
+
+    Example:
+        >>> describe_value(3), describe_value("x" * 100)[:12]
+        ('int 3', "str 'xxxxxxx")
+    """
     text = repr(value)
     if len(text) > 80:
         text = text[:77] + "..."
@@ -177,11 +183,11 @@ class OperationError(OrchestraError):
         for field, value in (("message", message), ("error_type", error_type)):
             if value is not None and not isinstance(value, str):
                 raise ValidationError(
-                    f"{what} {field} must be a str or None, got {_describe(value)}"
+                    f"{what} {field} must be a str or None, got {describe_value(value)}"
                 )
         if data is not None and not isinstance(data, str):
             raise ValidationError(
-                f"{what} data must be a str or None, got {_describe(data)}: the service "
+                f"{what} data must be a str or None, got {describe_value(data)}: the service "
                 "stores error data as a string; serialise it first, e.g. "
                 "data=json.dumps(value)"
             )
@@ -192,7 +198,7 @@ class OperationError(OrchestraError):
         ):
             raise ValidationError(
                 f"{what} stack_trace must be a list of str (one line each) or None, "
-                f"got {_describe(stack_trace)}"
+                f"got {describe_value(stack_trace)}"
             )
         super().__init__(message or "")
         self.message = message or ""
@@ -329,7 +335,7 @@ def _names(error: BaseException) -> set[str]:
 def _subclass_names(cls: type[BaseException]) -> set[str]:
     """The names of ``cls`` and all its subclasses, from the class hierarchy."""
     if not isinstance(cls, type):
-        raise TypeError(f"is_caused_by needs a class or a type name, got {_describe(cls)}")
+        raise TypeError(f"is_caused_by needs a class or a type name, got {describe_value(cls)}")
     names: set[str] = set()
     todo: list[type] = [cls]
     seen: set[type] = set()

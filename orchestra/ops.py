@@ -11,8 +11,13 @@ workflow asks the interpreter to run it (or to replay its checkpointed outcome):
         yield Wait(Duration.seconds(2))          # sleep without paying for compute
         return text
 
-``x = yield from Step(...)`` gives the same value, typed ``T`` for mypy. ``.attempt()``
+``x = yield from Step(...)`` gives the same value, typed ``T`` for mypy (for a
+:class:`Child`, ``T`` is the sub-workflow's return type, or the plain function's). ``.attempt()``
 gives a non-raising form whose value is a :class:`returns.result.Result`.
+
+Every argument is checked when the descriptor is built, so a mistake fails at the line that
+made it with a :class:`~orchestra.errors.ValidationError` naming the descriptor, the field
+and the value: ``Step 'charge': retry must be a RetryPolicy, got int 3``.
 
 Example:
     >>> op = Step(len, "abc", name="measure")
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Generator, Mapping
-from typing import Any, Generic, TypeVar, final
+from typing import Any, Generic, TypeVar, final, overload
 
 import attrs
 from returns.result import Result
@@ -40,7 +45,7 @@ from orchestra.config import (
     as_duration,
     check_service_duration,
 )
-from orchestra.errors import OperationError, ValidationError
+from orchestra.errors import OperationError, ValidationError, describe_value
 from orchestra.serde import Serde
 from orchestra.wire.models import OperationType, SubType
 
@@ -65,7 +70,10 @@ def check_name(name: str | None, what: str) -> str | None:
     if name is None:
         return None
     if not isinstance(name, str):
-        raise ValidationError(f"{what} name must be a string, got {type(name).__name__}")
+        raise ValidationError(
+            f"{what}: name must be a str (1-256 printable ASCII characters), "
+            f"got {describe_value(name)}"
+        )
     if not name:
         return None
     if len(name) > MAX_NAME_LENGTH:
@@ -93,6 +101,36 @@ def _default_name(fn: Callable[..., Any], what: str) -> str | None:
     if not isinstance(name, str):
         return None
     return check_name(name[:MAX_NAME_LENGTH], what)
+
+
+def _label(what: str, name: str | None) -> str:
+    return f"{what} {name!r}" if name else what
+
+
+def _check_serde(serde: object, label: str) -> None:
+    if serde is None:
+        return
+    for method in ("serialize", "deserialize"):
+        if not callable(getattr(serde, method, None)):
+            raise ValidationError(
+                f"{label}: serde must have serialize(value) -> str and deserialize(str) "
+                f"methods, got {describe_value(serde)}"
+            )
+
+
+def _check_kwargs(kwargs: object, label: str) -> dict[str, Any]:
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping):
+        raise ValidationError(
+            f"{label}: kwargs must be a mapping of keyword arguments, got {describe_value(kwargs)}"
+        )
+    for key in kwargs:
+        if not isinstance(key, str):
+            raise ValidationError(
+                f"{label}: kwargs keys must be str (argument names), got {describe_value(key)}"
+            )
+    return dict(kwargs)
 
 
 class Op(Generic[T]):
@@ -167,17 +205,34 @@ class Step(Op[T]):
         kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(fn):
-            raise ValidationError(f"Step needs a callable, got {fn!r}")
+            raise ValidationError(f"Step needs a callable, got {describe_value(fn)}")
         if is_generator_function(fn):
             raise ValidationError(
                 f"Step({getattr(fn, '__name__', fn)}) got a generator function: a step must be a "
                 "plain function. Use Child(...) to run a sub-workflow."
             )
+        step_name = check_name(name, "Step") or _default_name(fn, "Step")
+        label = _label("Step", step_name)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            hint = (
+                " (for a number of attempts, use e.g. RetryPolicy.fixed(max_attempts=3))"
+                if isinstance(retry, int) and not isinstance(retry, bool)
+                else ""
+            )
+            raise ValidationError(
+                f"{label}: retry must be a RetryPolicy, got {describe_value(retry)}{hint}"
+            )
+        if not isinstance(semantics, StepSemantics):
+            raise ValidationError(
+                f"{label}: semantics must be a StepSemantics (e.g. "
+                f"StepSemantics.AT_MOST_ONCE_PER_RETRY), got {describe_value(semantics)}"
+            )
+        _check_serde(serde, label)
         self.__attrs_init__(
             fn,
             args,
-            dict(kwargs or {}),
-            check_name(name, "Step") or _default_name(fn, "Step"),
+            _check_kwargs(kwargs, label),
+            step_name,
             retry if retry is not None else RetryPolicy.default(),
             semantics,
             serde,
@@ -211,8 +266,10 @@ class Wait(Op[None]):
     sub_type = SubType.WAIT.value
 
     def __init__(self, duration: Duration | int | float, /, *, name: str | None = None) -> None:
-        seconds = check_service_duration(as_duration(duration, "Wait duration"), "Wait duration")
-        self.__attrs_init__(seconds, check_name(name, "Wait"))
+        wait_name = check_name(name, "Wait")
+        what = f"{_label('Wait', wait_name)} duration" if wait_name else "Wait duration"
+        seconds = check_service_duration(as_duration(duration, what), what)
+        self.__attrs_init__(seconds, wait_name)
 
     @property
     def op_name(self) -> str | None:
@@ -254,6 +311,30 @@ class Child(Op[T]):
     op_type = OperationType.CONTEXT
     sub_type = SubType.CHILD.value
 
+    @overload
+    def __init__(
+        self: Child[T],
+        fn: Callable[..., Generator[Any, Any, T]],
+        /,
+        *args: Any,
+        name: str | None = None,
+        virtual: bool = False,
+        serde: Serde[T] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Child[T],
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        name: str | None = None,
+        virtual: bool = False,
+        serde: Serde[T] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
     def __init__(
         self,
         fn: Callable[..., Any],
@@ -264,16 +345,19 @@ class Child(Op[T]):
         serde: Serde[T] | None = None,
         kwargs: Mapping[str, Any] | None = None,
     ) -> None:
+        """Describe the child context (see the class documentation).
+
+        ``T`` is inferred from ``fn``: the return type of a sub-workflow typed
+        ``Generator[Any, Any, T]``, or of a plain function returning ``T``.
+        """
         if not callable(fn):
-            raise ValidationError(f"Child needs a callable, got {fn!r}")
-        self.__attrs_init__(
-            fn,
-            args,
-            dict(kwargs or {}),
-            check_name(name, "Child") or _default_name(fn, "Child"),
-            virtual,
-            serde,
-        )
+            raise ValidationError(f"Child needs a callable, got {describe_value(fn)}")
+        child_name = check_name(name, "Child") or _default_name(fn, "Child")
+        label = _label("Child", child_name)
+        if not isinstance(virtual, bool):
+            raise ValidationError(f"{label}: virtual must be a bool, got {describe_value(virtual)}")
+        _check_serde(serde, label)
+        self.__attrs_init__(fn, args, _check_kwargs(kwargs, label), child_name, virtual, serde)
 
     @property
     def op_name(self) -> str | None:
@@ -294,7 +378,15 @@ class Attempt(Op[Result[T, OperationError]]):
         True
     """
 
-    op: Op[T]
+    op: Op[T] = attrs.field()
+
+    @op.validator
+    def _check_op(self, _: attrs.Attribute[Op[T]], value: object) -> None:
+        if not isinstance(value, Op):
+            raise ValidationError(
+                f"Attempt needs an operation such as Step(...) or Child(...), "
+                f"got {describe_value(value)}"
+            )
 
     @property
     def op_type(self) -> OperationType:  # type: ignore[override]
