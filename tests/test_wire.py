@@ -154,3 +154,58 @@ def test_history_events_use_the_event_type_details_key():
     assert wait_started["Name"] == "pause" and wait_started["SubType"] == "Wait"
     assert [e["EventId"] for e in events] == list(range(1, len(events) + 1))
     assert from_wire(wait_started, Event).details.duration == 1
+
+
+# --- unknown enum values from the service are tolerated -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [({"Status": "PAUSED"}, "status"), ({"Type": "TIMER"}, "type")],
+)
+def test_an_unknown_enum_value_parses_as_an_unknown_member_that_round_trips(raw, field):
+    data = {"Id": "x", "Type": "WAIT", "Status": "STARTED", **raw}
+    op = from_wire(data, Operation)
+    member = getattr(op, field)
+    assert isinstance(member, OperationStatus if field == "status" else OperationType)
+    assert not member.is_known and member.name == "UNKNOWN"
+    assert member.value == next(iter(raw.values()))
+    assert not op.is_terminal
+    assert to_wire(op)[next(iter(raw))] == member.value  # written back unchanged
+    assert from_wire(data, Operation) == op  # the same unknown member each time
+
+
+def test_unknown_members_match_no_known_member():
+    paused = OperationStatus.unknown("PAUSED")
+    assert paused is OperationStatus.unknown("PAUSED")
+    assert all(paused is not s and paused != s for s in OperationStatus)
+    assert OperationStatus.unknown("STARTED") is OperationStatus.STARTED
+    assert OperationStatus.STARTED.is_known
+
+
+def test_an_unknown_execution_status_is_tolerated():
+    from orchestra.wire.models import ExecutionStatus
+
+    assert not from_wire("PAUSED", ExecutionStatus).is_known
+
+
+def test_a_non_string_enum_value_still_fails():
+    with pytest.raises(Exception, match="Operation"):
+        from_wire({"Id": "x", "Type": 5, "Status": "STARTED"}, Operation)
+
+
+def test_an_unknown_action_is_not_tolerated():
+    from orchestra.wire.models import OperationAction
+
+    with pytest.raises(ValueError):
+        from_wire("EXPLODE", OperationAction)
+
+
+def test_the_request_id_is_not_on_the_wire():
+    from orchestra.wire.models import CheckpointResponse, ExecutionState
+
+    response = CheckpointResponse(checkpoint_token="t", request_id="r-1")
+    assert "RequestId" not in to_wire(response)
+    parsed = from_wire({"CheckpointToken": "t", "RequestId": "r-2"}, CheckpointResponse)
+    assert parsed.request_id is None
+    assert ExecutionState(request_id="a") == ExecutionState(request_id="b")

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -35,6 +36,7 @@ __all__ = ["LambdaService"]
 T = TypeVar("T", CheckpointResponse, ExecutionState)
 
 _MAX_PROBLEMS = 5
+_VALUE = re.compile(r", value: .*$")
 
 
 def _metadata(response: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -98,6 +100,16 @@ def _structure(response: Any, cls: type[T], required: str) -> T:
     return attrs.evolve(parsed, request_id=_request_id(response))
 
 
+def _without_values(report: str) -> str:
+    """A botocore validation report without the offending values (they may be payloads).
+
+    Example:
+        >>> _without_values("Invalid type for parameter Updates[0].Payload, value: 5, type: x")
+        'Invalid type for parameter Updates[0].Payload'
+    """
+    return "\n".join(_VALUE.sub("", line) for line in report.splitlines())
+
+
 def _from_client_error(exc: Any) -> ServiceError:
     response = exc.response if isinstance(exc.response, Mapping) else {}
     err = response.get("Error") or {}
@@ -142,7 +154,8 @@ class LambdaService:
         except ClientError as exc:
             raise _from_client_error(exc) from exc
         except ParamValidationError as exc:
-            raise ServiceError(type(exc).__name__, str(exc), status=None, retryable=False) from exc
+            message = _without_values(str(exc))
+            raise ServiceError(type(exc).__name__, message, status=None, retryable=False) from exc
         except ResponseParserError as exc:
             raise _malformed("botocore could not parse the body", status=200) from exc
         except BotoCoreError as exc:
