@@ -1,5 +1,8 @@
 """Tools for testing workflows: run them locally, inspect histories, replay, check.
 
+``run_sequence`` unit-tests a workflow's own logic without running anything: it drives the
+generator through expected (descriptor, result) pairs.
+
 ``orchestra.testing.strategies`` (hypothesis strategies) is imported on demand, so that
 hypothesis is needed only by the tests that use it.
 """
@@ -12,6 +15,7 @@ from orchestra.testing.checks import (
 from orchestra.testing.guard import DeterminismGuard, Violation
 from orchestra.testing.replay import MissingInputError, Replayer, ReplayMismatch, ReplayResult
 from orchestra.testing.runner import LocalRunner, RunResult
+from orchestra.testing.sequence import run_sequence
 from orchestra.testing.world import CrashPoint, InjectedFailure, World
 
 __all__ = [
@@ -29,4 +33,5 @@ __all__ = [
     "Violation",
     "World",
     "check_replay_determinism",
+    "run_sequence",
 ]
