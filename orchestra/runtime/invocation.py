@@ -309,7 +309,7 @@ def run_invocation(
     def clock_ms() -> int:
         return int(time.time() * 1000)
 
-    log.info("%s: invocation started with %d checkpointed operations", arn, len(operations))
+    log.debug("%s: invocation started with %d checkpointed operations", arn, len(operations))
     machine = Machine(
         workflow,
         input_value,
@@ -340,7 +340,7 @@ def run_invocation(
         if isinstance(exc, InvocationError) and not exc.retryable:
             log.error("%s: the execution fails: %s", arn, exc, exc_info=True)
             return _failed(exc)
-        if not isinstance(exc, ProcessCrash):
+        if isinstance(exc, Exception):  # not a process crash (SystemExit, a kill)
             log.error("%s: the invocation fails and will be retried: %s", arn, exc, exc_info=True)
         raise
     log.info(
