@@ -19,8 +19,6 @@ from matching import (
     match_result,
 )
 
-SHARED_CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
-
 
 def _event(event_id: int, **fields: Any) -> dict[str, Any]:
     return {"EventId": event_id, **fields}
@@ -221,9 +219,9 @@ def test_lists_match_in_order_and_with_equal_length() -> None:
     assert len(match_history(expected, [_event(2, Items=["a"])], Bindings())) == 1
 
 
-def test_a_real_requirement_matches_a_conforming_history() -> None:
-    path = SHARED_CONFORMANCE / "step" / "1-11.yaml"
-    assert path.exists(), f"{path} is missing: the repository must sit beside shared/"
+def test_a_real_requirement_matches_a_conforming_history(conformance_dir: Path) -> None:
+    path = conformance_dir / "step" / "1-11.yaml"
+    assert path.exists(), f"{path} is missing"
     requirement = load_requirement(path)
     details: dict[str, Any] = {"Id": "op-1", "SubType": "Step", "EventTimestamp": "t"}
     history = [
@@ -439,11 +437,10 @@ def test_log_entry_with_an_unknown_key_is_rejected() -> None:
 # --- load_requirement and docstrings -------------------------------------------
 
 
-def test_every_shared_requirement_loads_and_has_expectations() -> None:
-    assert SHARED_CONFORMANCE.is_dir(), f"{SHARED_CONFORMANCE} is missing: shared/ must sit beside"
-    paths = sorted(SHARED_CONFORMANCE.glob("*/*.yaml"))
+def test_every_shared_requirement_loads_and_has_expectations(conformance_dir: Path) -> None:
+    paths = sorted(conformance_dir.glob("*/*.yaml"))
 
-    assert paths, f"no requirement found under {SHARED_CONFORMANCE}"
+    assert paths, f"no requirement found under {conformance_dir}"
     for path in paths:
         requirement = load_requirement(path)
         assert "ExpectedExecutionHistory" in requirement or "ExpectedResult" in requirement, path

@@ -1,7 +1,9 @@
 """Run the official conformance requirements against orchestra on the local emulator.
 
-Every YAML requirement of the ``step``, ``wait`` and ``child`` suites in
-``<repo>/../shared/conformance`` is one case, ``test_requirement[<suite>/<id>]``, so that
+Every YAML requirement of the ``step``, ``wait`` and ``child`` suites in the conformance
+directory (``$ORCHESTRA_CONFORMANCE_DIR``, else ``<repo>/../shared/conformance``; see
+``conftest.py``: without it these tests are skipped, or fail under
+``ORCHESTRA_REQUIRE_CONFORMANCE=1``) is one case, ``test_requirement[<suite>/<id>]``, so that
 ``pytest tests/conformance -k step/`` selects a suite. A case runs the workflow written for
 the requirement (``handlers``) on :class:`orchestra.testing.LocalRunner` and validates it as
 the official runner does (``shared/spec/conformance-suite.md`` §1): the history first, then
@@ -34,7 +36,6 @@ from matching import (
 
 from orchestra.testing import LocalRunner, RunResult
 
-SHARED_CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
 SUITES = ("step", "wait", "child")
 
 #: Requirements that cannot run locally: ``"<suite>/<id>"`` -> reason (strict xfail).
@@ -44,36 +45,26 @@ _LOGGER = "orchestra.workflow"
 _RECORD_FIELDS = ("executionArn", "operationId", "operationName", "parentId", "attempt")
 
 
-def _missing_message() -> str:
-    return (
-        f"conformance requirements not found: {SHARED_CONFORMANCE} is not a directory. "
-        "The runner reads the YAML requirements from the shared/ folder next to the "
-        "repository root (shared/conformance/{step,wait,child}/*.yaml)."
-    )
-
-
 def _natural(path: Path) -> tuple[int, ...]:
     return tuple(int(part) if part.isdigit() else 0 for part in re.split(r"[-.]", path.stem))
 
 
-def _requirement_files() -> list[tuple[str, Path]]:
+def _requirement_files(root: Path) -> list[tuple[str, Path]]:
     files: list[tuple[str, Path]] = []
     for suite in SUITES:
-        for path in sorted((SHARED_CONFORMANCE / suite).glob("*.yaml"), key=_natural):
+        for path in sorted((root / suite).glob("*.yaml"), key=_natural):
             files.append((f"{suite}/{path.stem}", path))
     return files
 
 
-def _params() -> list[Any]:
-    if not SHARED_CONFORMANCE.is_dir():
-        # One failing case instead of none: a missing shared/ must not pass silently.
-        return [pytest.param("<missing>", None, id="shared-conformance-missing")]
+def requirement_params(root: Path) -> list[Any]:
+    """One case per requirement file under ``root`` (``conftest.pytest_generate_tests``)."""
     params = []
-    for key, path in _requirement_files():
+    for key, path in _requirement_files(root):
         marks = []
         if key in XFAIL:
             marks.append(pytest.mark.xfail(reason=XFAIL[key], strict=True))
-        params.append(pytest.param(key, path, id=key, marks=marks))
+        params.append(pytest.param((key, path), id=key, marks=marks))
     return params
 
 
@@ -154,10 +145,8 @@ def _dump(run: RunResult, events: list[dict[str, Any]], logs: list[dict[str, Any
 # --- the tests ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "path"), _params())
-def test_requirement(key: str, path: Path | None) -> None:
-    if path is None:
-        pytest.fail(_missing_message())
+def test_requirement(requirement: tuple[str, Path], conformance_dir: Path) -> None:
+    key, path = requirement
     req = load_requirement(path)
     workflow = HANDLERS.get(key)
     assert workflow is not None, f"no handler is registered for requirement {key} ({path})"
@@ -199,14 +188,12 @@ def test_requirement(key: str, path: Path | None) -> None:
         )
 
 
-def test_every_requirement_has_a_handler() -> None:
-    if not SHARED_CONFORMANCE.is_dir():
-        pytest.fail(_missing_message())
-    files = _requirement_files()
+def test_every_requirement_has_a_handler(conformance_dir: Path) -> None:
+    files = _requirement_files(conformance_dir)
     keys = {key for key, _ in files}
     for suite in SUITES:
         assert any(key.startswith(f"{suite}/") for key in keys), (
-            f"no requirement found in {SHARED_CONFORMANCE / suite}"
+            f"no requirement found in {conformance_dir / suite}"
         )
     uncovered = sorted(keys - HANDLERS.keys(), key=lambda k: _natural(Path(k)))
     assert not uncovered, (
