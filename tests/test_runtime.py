@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
+import attrs
 import pytest
 
-from orchestra import Child, Step, Wait, lambda_handler
+from orchestra import Step, Wait, lambda_handler
 from orchestra.errors import CheckpointError
+from orchestra.interpreter import machine as machine_module
+from orchestra.interpreter.fiber import Fiber
+from orchestra.interpreter.ids import operation_id
+from orchestra.interpreter.kernel import Kernel
+from orchestra.interpreter.signals import BLOCKED
+from orchestra.ops import Op
 from orchestra.service.api import ServiceError
 from orchestra.service.local.engine import LocalService
 from orchestra.testing import LocalRunner
 from orchestra.wire.models import (
     CheckpointResponse,
     OperationAction,
+    OperationType,
     OperationUpdate,
 )
 from tests.conftest import RecordingService
@@ -66,23 +75,65 @@ def test_slow_step_start_is_flushed_on_its_own_before_the_step_ends(
     ]
 
 
-def test_batches_respect_250_updates_per_call(recording: RecordingService):
+@attrs.frozen
+class FanOut(Op[list[Any]]):
+    """Test-only: run ``fn(i)`` for i in range(n) as concurrent virtual branches (Map-like)."""
+
+    fn: Any
+    n: int
+
+    op_type = OperationType.CONTEXT
+    sub_type = "Map"
+
+    @property
+    def op_name(self) -> str | None:
+        return "fan-out"
+
+
+def handle_fan_out(k: Kernel, fiber: Fiber, op: FanOut, op_id: str, recorded: Any) -> object:
+    results: dict[int, Any] = {}
+
+    def finished(i: int) -> Any:
+        def done(value: Any, error: BaseException | None) -> None:
+            results[i] = value
+            if len(results) == op.n:
+                k.wake(fiber, [results[j] for j in range(op.n)], None)
+
+        return done
+
+    for i in range(op.n):
+        context = fiber.context.child(
+            operation_id(op_id, i), sub_type="MapIteration", name=f"map-item-{i}", virtual=True
+        )
+
+        def body(i: int = i) -> Any:
+            return (yield Step(op.fn, i, name=f"item-{i}"))
+
+        k.start_context(fiber, body, context, finished(i))
+    return BLOCKED
+
+
+def test_a_call_never_carries_more_than_250_updates(
+    recording: RecordingService, monkeypatch: pytest.MonkeyPatch
+):
+    """300 concurrent steps queue 300 STARTs before the first SUCCEED asks for a flush."""
+    monkeypatch.setitem(machine_module.HANDLERS, FanOut, handle_fan_out)
+
     def noop(i: int) -> int:
         return i
 
-    def branch(i):
-        return (yield Step(noop, i))
-
     def workflow():
-        # 300 child contexts each START asynchronously before any reply is needed.
-        results = []
-        for i in range(300):
-            results.append((yield Child(branch, i, name=f"c{i}")))
-        return len(results)
+        values = yield FanOut(noop, 300)
+        return sum(values)
 
-    ex = run_on(workflow, recording, recording.inner)
-    assert ex.result == "300"
-    assert max(len(call) for call in recording.calls) <= 250
+    handler = lambda_handler(workflow, service=recording, async_bound=60)
+    arn = recording.inner.start_execution("f", "null")
+    recording.inner.run(arn, handler)
+    ex = recording.inner.execution(arn)
+    assert ex.result == str(sum(range(300)))
+    sizes = [len(call) for call in recording.calls]
+    assert max(sizes) == 250  # the cap was reached, and never passed
+    assert sum(sizes) == 600  # every START and SUCCEED was sent exactly once
 
 
 class FlakyService(RecordingService):
