@@ -265,3 +265,63 @@ def test_large_result_is_checkpointed_on_the_execution_operation(recording: Reco
     assert last.type.value == "EXECUTION" and last.id.startswith("execution-result-")
     assert ex.status.value == "SUCCEEDED"
     assert ex.result is not None and len(ex.result) == 6 * 1024 * 1024 - 28
+
+
+@attrs.frozen
+class Pair(Op[list[Any]]):
+    """Test-only: two sub-workflows as concurrent virtual branches."""
+
+    first: Any
+    second: Any
+
+    op_type = OperationType.CONTEXT
+    sub_type = "Parallel"
+
+    @property
+    def op_name(self) -> str | None:
+        return "pair"
+
+
+def handle_pair(k: Kernel, fiber: Fiber, op: Pair, op_id: str, recorded: Any) -> object:
+    results: dict[int, Any] = {}
+    for i, body in enumerate((op.first, op.second)):
+        context = fiber.context.child(
+            operation_id(op_id, i), sub_type="ParallelBranch", name=None, virtual=True
+        )
+
+        def done(value: Any, error: BaseException | None, i: int = i) -> None:
+            results[i] = value
+            if len(results) == 2:
+                k.wake(fiber, [results[0], results[1]], None)
+
+        k.start_context(fiber, body, context, done)
+    return BLOCKED
+
+
+def test_a_timer_due_while_a_step_runs_is_polled_with_an_empty_checkpoint(
+    recording: RecordingService, monkeypatch: pytest.MonkeyPatch
+):
+    """Time is an input: the runtime wakes the machine when a parked timer falls due."""
+    monkeypatch.setitem(machine_module.HANDLERS, Pair, handle_pair)
+    monkeypatch.setattr(machine_module, "POLL_INTERVAL_MS", 200)
+
+    def slow() -> str:
+        time.sleep(1.6)
+        return "slow done"
+
+    def napper():
+        yield Wait(1, name="nap")
+        return "rested"
+
+    def worker():
+        return (yield Step(slow, name="slow"))
+
+    def workflow():
+        return (yield Pair(napper, worker))
+
+    handler = lambda_handler(workflow, service=recording)
+    arn = recording.inner.start_execution("f", "null")
+    recording.inner.run(arn, handler)
+    polls = [call for call in recording.calls if not call]
+    assert polls, recording.calls  # at least one empty call while the step ran
+    assert recording.inner.execution(arn).result == '["rested","slow done"]'
