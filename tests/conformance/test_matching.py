@@ -10,6 +10,7 @@ from typing import Any
 
 import matching
 import pytest
+from locate import require_conformance_dir
 from matching import (
     Bindings,
     MatchError,
@@ -219,8 +220,8 @@ def test_lists_match_in_order_and_with_equal_length() -> None:
     assert len(match_history(expected, [_event(2, Items=["a"])], Bindings())) == 1
 
 
-def test_a_real_requirement_matches_a_conforming_history(conformance_dir: Path) -> None:
-    path = conformance_dir / "step" / "1-11.yaml"
+def test_a_real_requirement_matches_a_conforming_history() -> None:
+    path = require_conformance_dir() / "step" / "1-11.yaml"
     assert path.exists(), f"{path} is missing"
     requirement = load_requirement(path)
     details: dict[str, Any] = {"Id": "op-1", "SubType": "Step", "EventTimestamp": "t"}
@@ -437,7 +438,8 @@ def test_log_entry_with_an_unknown_key_is_rejected() -> None:
 # --- load_requirement and docstrings -------------------------------------------
 
 
-def test_every_shared_requirement_loads_and_has_expectations(conformance_dir: Path) -> None:
+def test_every_shared_requirement_loads_and_has_expectations() -> None:
+    conformance_dir = require_conformance_dir()
     paths = sorted(conformance_dir.glob("*/*.yaml"))
 
     assert paths, f"no requirement found under {conformance_dir}"

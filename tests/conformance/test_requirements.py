@@ -2,7 +2,7 @@
 
 Every YAML requirement of the ``step``, ``wait`` and ``child`` suites in the conformance
 directory (``$ORCHESTRA_CONFORMANCE_DIR``, else ``<repo>/../shared/conformance``; see
-``conftest.py``: without it these tests are skipped, or fail under
+``locate.py``: without it these tests are skipped, or fail under
 ``ORCHESTRA_REQUIRE_CONFORMANCE=1``) is one case, ``test_requirement[<suite>/<id>]``, so that
 ``pytest tests/conformance -k step/`` selects a suite. A case runs the workflow written for
 the requirement (``handlers``) on :class:`orchestra.testing.LocalRunner` and validates it as
@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from handlers import HANDLERS
+from locate import find_conformance_dir, require_conformance_dir
 from matching import (
     Bindings,
     MatchError,
@@ -57,14 +58,17 @@ def _requirement_files(root: Path) -> list[tuple[str, Path]]:
     return files
 
 
-def requirement_params(root: Path) -> list[Any]:
-    """One case per requirement file under ``root`` (``conftest.pytest_generate_tests``)."""
+def _params() -> list[Any]:
+    root = find_conformance_dir()
+    if root is None:
+        # One case, which skips (or fails, when the requirements are required).
+        return [pytest.param("<missing>", None, id="requirements-not-found")]
     params = []
     for key, path in _requirement_files(root):
         marks = []
         if key in XFAIL:
             marks.append(pytest.mark.xfail(reason=XFAIL[key], strict=True))
-        params.append(pytest.param((key, path), id=key, marks=marks))
+        params.append(pytest.param(key, path, id=key, marks=marks))
     return params
 
 
@@ -145,8 +149,10 @@ def _dump(run: RunResult, events: list[dict[str, Any]], logs: list[dict[str, Any
 # --- the tests ------------------------------------------------------------------------------
 
 
-def test_requirement(requirement: tuple[str, Path], conformance_dir: Path) -> None:
-    key, path = requirement
+@pytest.mark.parametrize(("key", "path"), _params())
+def test_requirement(key: str, path: Path | None) -> None:
+    require_conformance_dir()
+    assert path is not None
     req = load_requirement(path)
     workflow = HANDLERS.get(key)
     assert workflow is not None, f"no handler is registered for requirement {key} ({path})"
@@ -188,7 +194,8 @@ def test_requirement(requirement: tuple[str, Path], conformance_dir: Path) -> No
         )
 
 
-def test_every_requirement_has_a_handler(conformance_dir: Path) -> None:
+def test_every_requirement_has_a_handler() -> None:
+    conformance_dir = require_conformance_dir()
     files = _requirement_files(conformance_dir)
     keys = {key for key, _ in files}
     for suite in SUITES:

@@ -7,9 +7,10 @@ its own), the tests that need them are skipped with a reason naming both places,
 the README's test command passes; ``ORCHESTRA_REQUIRE_CONFORMANCE=1`` (set by ``.ci/run``)
 turns that skip into a failure, so that CI cannot pass without them.
 
-Tests that need the requirements take the ``conformance_dir`` fixture. A test module that
-takes a ``requirement`` argument is parametrized with ``requirement_params(directory)``,
-a function it defines (one case per requirement file).
+A test that needs the requirements calls :func:`require_conformance_dir`; collection-time
+code (parametrization) calls :func:`find_conformance_dir`. (A plain module rather than a
+``conftest.py``: a second ``conftest`` module beside ``tests/conftest.py`` clashes with it
+under ``--doctest-modules``.)
 """
 
 from __future__ import annotations
@@ -56,24 +57,11 @@ def required() -> bool:
     return os.environ.get(ENV_REQUIRE, "").strip().lower() not in ("", "0", "false", "no")
 
 
-@pytest.fixture(scope="session")
-def conformance_dir() -> Path:
-    """The conformance requirements directory; skips (or fails, when required) without it."""
+def require_conformance_dir() -> Path:
+    """The conformance requirements directory; skips the test (fails it, when required)."""
     path = find_conformance_dir()
     if path is None:
         if required():
             pytest.fail(f"{missing_reason()} ({ENV_REQUIRE} is set)", pytrace=False)
         pytest.skip(missing_reason())
     return path
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One ``requirement`` case per requirement file, or a single case that skips."""
-    if "requirement" not in metafunc.fixturenames:
-        return
-    path = find_conformance_dir()
-    if path is None:
-        # The case takes conformance_dir too, which skips it, or fails it when required.
-        metafunc.parametrize("requirement", [pytest.param(None, id="requirements-not-found")])
-        return
-    metafunc.parametrize("requirement", metafunc.module.requirement_params(path))
