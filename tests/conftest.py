@@ -34,3 +34,12 @@ class RecordingService:
 @pytest.fixture
 def recording() -> RecordingService:
     return RecordingService()
+
+
+@pytest.fixture
+def branches_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register the test-only ``Branches`` fan-out op with the interpreter."""
+    from orchestra.interpreter import machine
+    from tests.helpers import Branches, handle_branches
+
+    monkeypatch.setitem(machine.HANDLERS, Branches, handle_branches)

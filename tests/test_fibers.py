@@ -24,16 +24,14 @@ from orchestra.interpreter.events import Acknowledged, Resume, StepFinished
 from orchestra.interpreter.fiber import TRANSITIONS, Fiber, FiberState, FiberStateError
 from orchestra.interpreter.history import HistoryIndex
 from orchestra.interpreter.ids import operation_id
-from orchestra.interpreter.kernel import Kernel
 from orchestra.interpreter.machine import Machine
-from orchestra.interpreter.signals import BLOCKED
-from orchestra.ops import Op
 from orchestra.wire.models import (
     Operation,
     OperationStatus,
     OperationType,
     WaitDetails,
 )
+from tests.helpers import Branches
 
 ROOT1 = operation_id(None, 1)
 
@@ -48,61 +46,6 @@ def checkpoints(commands: list[Any]) -> list[Checkpoint]:
 
 def step_runs(commands: list[Any]) -> list[RunStep]:
     return [c for c in commands if isinstance(c, RunStep)]
-
-
-# --- a test-only fan-out operation, built the way Map/Parallel will be ----------------------
-
-
-@attrs.frozen
-class Both(Op[list[Any]]):
-    """Run two sub-workflows as machine-made contexts; ``race`` cancels the loser."""
-
-    first: Any
-    second: Any
-    virtual: bool = False
-    race: bool = False
-
-    op_type = OperationType.CONTEXT
-    sub_type = "Map"
-
-    @property
-    def op_name(self) -> str | None:
-        return "both"
-
-
-def handle_both(k: Kernel, fiber: Fiber, op: Both, op_id: str, recorded: Any) -> object:
-    results: dict[int, Any] = {}
-    branches: dict[int, Fiber] = {}
-
-    def done(i: int) -> Any:
-        def finished(value: Any, error: BaseException | None) -> None:
-            results[i] = error or value
-            if op.race:
-                for j, other in branches.items():
-                    if j != i and not other.finished:
-                        k.cancel(other)
-                k.wake(fiber, [results[i]], None)
-            elif len(results) == 2:
-                k.wake(fiber, [results[0], results[1]], None)
-
-        return finished
-
-    for i, body in enumerate((op.first, op.second)):
-        context = fiber.context.child(
-            operation_id(op_id, i),
-            sub_type="MapIteration",
-            name=f"map-item-{i}",
-            virtual=op.virtual,
-            label="map item",
-        )
-        k.start_context(fiber, body, context, done(i))
-        branches[i] = fiber.children[-1]
-    return BLOCKED
-
-
-@pytest.fixture
-def both_op(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(machine_module.HANDLERS, Both, handle_both)
 
 
 # --- states ---------------------------------------------------------------------------------
@@ -158,9 +101,9 @@ def branch_step(x: int) -> Any:
     return body
 
 
-def test_contexts_made_by_the_machine_have_map_ids_names_and_sub_types(both_op: None):
+def test_contexts_made_by_the_machine_have_map_ids_names_and_sub_types(branches_op: None):
     def workflow() -> Generator[Any, Any, Any]:
-        return (yield Both(branch_step(1), branch_step(2)))
+        return (yield Branches((branch_step(1), branch_step(2)), virtual=False))
 
     m = new_machine(workflow)
     commands = m.run()
@@ -183,9 +126,9 @@ def test_contexts_made_by_the_machine_have_map_ids_names_and_sub_types(both_op: 
     assert [c.owner for c in starts] == [first.id, second.id]
 
 
-def test_a_virtual_machine_made_context_reports_the_enclosing_parent(both_op: None):
+def test_a_virtual_machine_made_context_reports_the_enclosing_parent(branches_op: None):
     def workflow() -> Generator[Any, Any, Any]:
-        return (yield Both(branch_step(1), branch_step(2), virtual=True))
+        return (yield Branches((branch_step(1), branch_step(2))))
 
     m = new_machine(workflow)
     commands = m.run()
@@ -195,7 +138,7 @@ def test_a_virtual_machine_made_context_reports_the_enclosing_parent(both_op: No
 # --- cancellation ---------------------------------------------------------------------------
 
 
-def test_cancelling_a_fiber_drops_its_work_and_closes_its_generator(both_op: None):
+def test_cancelling_a_fiber_drops_its_work_and_closes_its_generator(branches_op: None):
     closed: list[str] = []
 
     def slow() -> Generator[Any, Any, int]:
@@ -209,7 +152,7 @@ def test_cancelling_a_fiber_drops_its_work_and_closes_its_generator(both_op: Non
         return "quick"
 
     def workflow() -> Generator[Any, Any, Any]:
-        return (yield Both(slow, quick, race=True))
+        return (yield Branches((slow, quick), race=True))
 
     m = new_machine(workflow)
     started: list[Fiber] = []
@@ -236,7 +179,7 @@ def test_cancelling_a_fiber_drops_its_work_and_closes_its_generator(both_op: Non
     assert m.run() == []
 
 
-def test_cancelling_a_subtree_closes_grandchildren_before_their_parents(both_op: None):
+def test_cancelling_a_subtree_closes_grandchildren_before_their_parents(branches_op: None):
     order: list[str] = []
 
     def inner() -> Generator[Any, Any, None]:
@@ -256,7 +199,7 @@ def test_cancelling_a_subtree_closes_grandchildren_before_their_parents(both_op:
         return "won"
 
     def workflow() -> Generator[Any, Any, Any]:
-        return (yield Both(outer, winner, race=True))
+        return (yield Branches((outer, winner), race=True))
 
     m = new_machine(workflow)
     commands = m.run()
@@ -315,17 +258,23 @@ def test_a_yield_while_closing_is_refused_with_a_warning_not_swallowed():
 # --- time is an input -----------------------------------------------------------------------
 
 
-def test_a_due_timer_is_polled_while_other_work_goes_on_and_resumes_in_the_invocation(
-    both_op: None,
-):
+def napping_machine(now_ms: int) -> Machine:
+    """A wait in one branch, a step in the other: the wait parks while the step runs."""
+
     def sleeper() -> Generator[Any, Any, str]:
         yield Wait(5, name="nap")
         return "rested"
 
     def workflow() -> Generator[Any, Any, Any]:
-        return (yield Both(sleeper, branch_step(3)))
+        return (yield Branches((sleeper, branch_step(3)), virtual=False))
 
-    m = new_machine(workflow, now_ms=1_000)
+    return new_machine(workflow, now_ms=now_ms)
+
+
+def test_a_due_timer_is_polled_while_other_work_goes_on_and_resumes_in_the_invocation(
+    branches_op: None,
+):
+    m = napping_machine(1_000)
     commands = m.run()
     wait_start = next(c for c in checkpoints(commands) if c.sync)
     wait_id = wait_start.update.id  # type: ignore[union-attr]
@@ -352,14 +301,8 @@ def test_a_due_timer_is_polled_while_other_work_goes_on_and_resumes_in_the_invoc
     assert sleeper_fiber.state is FiberState.DONE
 
 
-def test_a_timer_not_yet_complete_is_polled_again_later(both_op: None):
-    def sleeper() -> Generator[Any, Any, None]:
-        yield Wait(5, name="nap")
-
-    def workflow() -> Generator[Any, Any, Any]:
-        return (yield Both(sleeper, branch_step(3)))
-
-    m = new_machine(workflow, now_ms=0)
+def test_a_timer_not_yet_complete_is_polled_again_later(branches_op: None):
+    m = napping_machine(0)
     wait_start = next(c for c in checkpoints(m.run()) if c.sync)
     m.handle(Acknowledged((wait_start.ack,)))  # type: ignore[arg-type]
     assert m.run(now_ms=4_999) == []

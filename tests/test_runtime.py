@@ -6,28 +6,21 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import attrs
 import pytest
 
 from orchestra import Step, Wait, lambda_handler
 from orchestra.errors import CheckpointError
 from orchestra.interpreter import machine as machine_module
-from orchestra.interpreter.fiber import Fiber
-from orchestra.interpreter.ids import operation_id
-from orchestra.interpreter.kernel import Kernel
-from orchestra.interpreter.signals import BLOCKED
-from orchestra.ops import Op
 from orchestra.service.api import ServiceError
 from orchestra.service.local.engine import LocalService
 from orchestra.testing import LocalRunner
 from orchestra.wire.models import (
     CheckpointResponse,
     OperationAction,
-    OperationType,
     OperationUpdate,
 )
 from tests.conftest import RecordingService
-from tests.helpers import run_on
+from tests.helpers import Branches, run_on
 
 
 def inc(x: int) -> int:
@@ -75,55 +68,22 @@ def test_slow_step_start_is_flushed_on_its_own_before_the_step_ends(
     ]
 
 
-@attrs.frozen
-class FanOut(Op[list[Any]]):
-    """Test-only: run ``fn(i)`` for i in range(n) as concurrent virtual branches (Map-like)."""
-
-    fn: Any
-    n: int
-
-    op_type = OperationType.CONTEXT
-    sub_type = "Map"
-
-    @property
-    def op_name(self) -> str | None:
-        return "fan-out"
+def noop(i: int) -> int:
+    return i
 
 
-def handle_fan_out(k: Kernel, fiber: Fiber, op: FanOut, op_id: str, recorded: Any) -> object:
-    results: dict[int, Any] = {}
+def item(i: int) -> Any:
+    def body() -> Any:
+        return (yield Step(noop, i, name=f"item-{i}"))
 
-    def finished(i: int) -> Any:
-        def done(value: Any, error: BaseException | None) -> None:
-            results[i] = value
-            if len(results) == op.n:
-                k.wake(fiber, [results[j] for j in range(op.n)], None)
-
-        return done
-
-    for i in range(op.n):
-        context = fiber.context.child(
-            operation_id(op_id, i), sub_type="MapIteration", name=f"map-item-{i}", virtual=True
-        )
-
-        def body(i: int = i) -> Any:
-            return (yield Step(op.fn, i, name=f"item-{i}"))
-
-        k.start_context(fiber, body, context, finished(i))
-    return BLOCKED
+    return body
 
 
-def test_a_call_never_carries_more_than_250_updates(
-    recording: RecordingService, monkeypatch: pytest.MonkeyPatch
-):
+def test_a_call_never_carries_more_than_250_updates(recording: RecordingService, branches_op: None):
     """300 concurrent steps queue 300 STARTs before the first SUCCEED asks for a flush."""
-    monkeypatch.setitem(machine_module.HANDLERS, FanOut, handle_fan_out)
-
-    def noop(i: int) -> int:
-        return i
 
     def workflow():
-        values = yield FanOut(noop, 300)
+        values = yield Branches(tuple(item(i) for i in range(300)))
         return sum(values)
 
     handler = lambda_handler(workflow, service=recording, async_bound=60)
@@ -267,42 +227,10 @@ def test_large_result_is_checkpointed_on_the_execution_operation(recording: Reco
     assert ex.result is not None and len(ex.result) == 6 * 1024 * 1024 - 28
 
 
-@attrs.frozen
-class Pair(Op[list[Any]]):
-    """Test-only: two sub-workflows as concurrent virtual branches."""
-
-    first: Any
-    second: Any
-
-    op_type = OperationType.CONTEXT
-    sub_type = "Parallel"
-
-    @property
-    def op_name(self) -> str | None:
-        return "pair"
-
-
-def handle_pair(k: Kernel, fiber: Fiber, op: Pair, op_id: str, recorded: Any) -> object:
-    results: dict[int, Any] = {}
-    for i, body in enumerate((op.first, op.second)):
-        context = fiber.context.child(
-            operation_id(op_id, i), sub_type="ParallelBranch", name=None, virtual=True
-        )
-
-        def done(value: Any, error: BaseException | None, i: int = i) -> None:
-            results[i] = value
-            if len(results) == 2:
-                k.wake(fiber, [results[0], results[1]], None)
-
-        k.start_context(fiber, body, context, done)
-    return BLOCKED
-
-
 def test_a_timer_due_while_a_step_runs_is_polled_with_an_empty_checkpoint(
-    recording: RecordingService, monkeypatch: pytest.MonkeyPatch
+    recording: RecordingService, branches_op: None, monkeypatch: pytest.MonkeyPatch
 ):
     """Time is an input: the runtime wakes the machine when a parked timer falls due."""
-    monkeypatch.setitem(machine_module.HANDLERS, Pair, handle_pair)
     monkeypatch.setattr(machine_module, "POLL_INTERVAL_MS", 200)
 
     def slow() -> str:
@@ -317,7 +245,7 @@ def test_a_timer_due_while_a_step_runs_is_polled_with_an_empty_checkpoint(
         return (yield Step(slow, name="slow"))
 
     def workflow():
-        return (yield Pair(napper, worker))
+        return (yield Branches((napper, worker)))
 
     handler = lambda_handler(workflow, service=recording)
     arn = recording.inner.start_execution("f", "null")

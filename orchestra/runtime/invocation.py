@@ -231,8 +231,14 @@ class _Invocation:
                 raise event.error
             machine.handle(event)
 
-    def checkpoint_result(self, update: OperationUpdate) -> None:
-        """Store the execution's result on the EXECUTION operation, and wait until durable."""
+    def checkpoint_result(self, action: OperationAction, **fields: Any) -> None:
+        """Store the execution's outcome on the EXECUTION operation; wait until durable."""
+        update = OperationUpdate(
+            id=f"execution-result-{self.clock_ms()}",
+            type=OperationType.EXECUTION,
+            action=action,
+            **fields,
+        )
         ack = self.next_ack
         self.next_ack -= 1
         self.writer.submit(update, ack=ack, owner=0)
@@ -360,29 +366,13 @@ def _answer(run: _Invocation, machine: Machine) -> InvocationOutput:
     if isinstance(outcome, Succeeded):
         if len(outcome.result) <= RESPONSE_SIZE_LIMIT:
             return InvocationOutput(status=InvocationStatus.SUCCEEDED, result=outcome.result)
-        run.checkpoint_result(
-            OperationUpdate(
-                id=f"execution-result-{run.clock_ms()}",
-                type=OperationType.EXECUTION,
-                action=OperationAction.SUCCEED,
-                payload=outcome.result,
-            )
-        )
+        run.checkpoint_result(OperationAction.SUCCEED, payload=outcome.result)
         return InvocationOutput(status=InvocationStatus.SUCCEEDED, result="")
     if isinstance(outcome, Failed):
-        output = _failed(outcome.error)
-        if len(json.dumps({"Status": "FAILED", "Error": _error_json(outcome.error)})) <= (
-            RESPONSE_SIZE_LIMIT
-        ):
-            return output
-        run.checkpoint_result(
-            OperationUpdate(
-                id=f"execution-result-{run.clock_ms()}",
-                type=OperationType.EXECUTION,
-                action=OperationAction.FAIL,
-                error=outcome.error,
-            )
-        )
+        answer = {"Status": "FAILED", "Error": _error_json(outcome.error)}
+        if len(json.dumps(answer)) <= RESPONSE_SIZE_LIMIT:
+            return _failed(outcome.error)
+        run.checkpoint_result(OperationAction.FAIL, error=outcome.error)
         return InvocationOutput(status=InvocationStatus.FAILED)
     assert isinstance(outcome, Suspended)
     return InvocationOutput(status=InvocationStatus.PENDING)
