@@ -81,3 +81,8 @@ def test_the_contract_layers_name_service_and_wire():
     ]
     [forbidden] = [c for c in contracts if c["type"] == "forbidden"]
     assert {"orchestra._context", "orchestra._logging"} <= set(forbidden["forbidden_modules"])
+
+
+def test_the_writer_imports_no_interpreter_types():
+    writer = INTERPRETER.parent / "runtime" / "writer.py"
+    assert not {m for m in imported_modules(writer) if m.startswith("orchestra.interpreter")}
