@@ -45,13 +45,22 @@ def test_every_page_has_runnable_examples():
 def test_example_runs(key: str, code: str, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    handlers = list(root.handlers)
+    levels = {
+        name: logger.level
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    levels[""] = root.level
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             exec(compile(code, key, "exec"), {"__name__": f"docs_{key}"})
-    finally:
-        root.handlers[:] = handlers  # an example may call logging.basicConfig
-        root.setLevel(level)
+    finally:  # an example may call logging.basicConfig or set a logger's level
+        root.handlers[:] = handlers
+        for name, logger in list(logging.Logger.manager.loggerDict.items()):
+            if isinstance(logger, logging.Logger):
+                logger.setLevel(levels.get(name, logging.NOTSET))
+        root.setLevel(levels[""])
 
 
 def test_skipped_examples_say_why():

@@ -12,6 +12,7 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+import orchestra.interpreter.determinism as determinism_module
 import orchestra.interpreter.machine as machine_module
 from orchestra import Child, Duration, RetryPolicy, Step, StepSemantics, Wait
 from orchestra.interpreter.ids import operation_id
@@ -152,6 +153,7 @@ def test_an_interpreter_whose_ids_depend_on_completion_order_is_caught(monkeypat
 
     monkeypatch.setattr(machine_module.Machine, "step_finished", finished)
     monkeypatch.setattr(machine_module, "operation_id", unstable_id)
+    monkeypatch.setattr(determinism_module, "operation_id", unstable_id)
 
     def workflow():
         yield Step(echo, 1, name="a")

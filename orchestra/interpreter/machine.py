@@ -31,7 +31,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from typing import Any
@@ -40,11 +39,9 @@ from returns.result import Failure, Success
 
 from orchestra.errors import (
     ExecutionError,
-    NonDeterministicExecutionError,
     OperationError,
     SerializationError,
     WorkflowDefinitionError,
-    error_object,
 )
 from orchestra.interpreter.child import handle_child
 from orchestra.interpreter.commands import (
@@ -58,7 +55,7 @@ from orchestra.interpreter.commands import (
     Warn,
     Withdraw,
 )
-from orchestra.interpreter.determinism import describe, mismatch
+from orchestra.interpreter.determinism import check_exhausted, check_recorded
 from orchestra.interpreter.events import (
     Acknowledged,
     Event,
@@ -73,11 +70,18 @@ from orchestra.interpreter.kernel import Handler
 from orchestra.interpreter.payloads import ANY_SERDE
 from orchestra.interpreter.signals import BLOCKED, ExecutionFailure
 from orchestra.interpreter.step import handle_step
+from orchestra.interpreter.user_code import (
+    error_object_of,
+    not_an_op,
+    raising,
+    safe_str,
+    start_workflow,
+    where,
+)
 from orchestra.interpreter.wait import handle_wait
-from orchestra.ops import Attempt, Child, Op, Step, Wait, is_generator_function
+from orchestra.ops import Attempt, Child, Op, Step, Wait
 from orchestra.serde import Serde
 from orchestra.wire.models import (
-    ErrorObject,
     Operation,
     OperationAction,
     OperationType,
@@ -155,7 +159,7 @@ class Machine:
         self.new = 0
         self._root: Fiber | None = None
         try:
-            gen = self._start_workflow(workflow, input_value)
+            gen = start_workflow(workflow, input_value)
         except ExecutionError as exc:
             self._fail(exc)
             return
@@ -330,7 +334,7 @@ class Machine:
         except ExecutionFailure:
             raise
         except Exception as exc:  # the body could not even start (wrong arguments)
-            gen = _raising(exc)
+            gen = raising(exc)
         replaying = self._history.get(operation_id(context.prefix, 1)) is not None
         child = self._new_fiber(gen, context, parent=fiber, replaying=replaying)
         child.on_done = on_done
@@ -391,7 +395,7 @@ class Machine:
             self._fail(
                 ExecutionError(
                     f"orchestra could not interpret the workflow: {type(exc).__name__}: "
-                    f"{_safe_str(exc)}{_where(exc)}"
+                    f"{safe_str(exc)}{where(exc)}"
                 )
             )
 
@@ -427,7 +431,7 @@ class Machine:
                 return  # resolved and queued elsewhere, or cancelled by what it yielded
 
     def _finish(self, fiber: Fiber, value: Any, error: BaseException | None) -> None:
-        self._check_exhausted(fiber, error)
+        check_exhausted(self._history, fiber, error)
         fiber.move_to(S.DONE)
         if fiber.parent is not None and fiber in fiber.parent.children:
             fiber.parent.children.remove(fiber)
@@ -437,13 +441,13 @@ class Machine:
         wrap = isinstance(yielded, Attempt)
         op = yielded.op if wrap else yielded
         if not isinstance(op, Op):
-            raise ExecutionFailure(self._not_an_op(fiber, yielded))
+            raise ExecutionFailure(not_an_op(fiber.path, fiber.counter, yielded))
         fiber.counter += 1
         op_id = operation_id(fiber.prefix, fiber.counter)
         if self._observer is not None:
             self._observer(op_id, op, fiber.path, fiber.counter)
         recorded = self._history.get(op_id)
-        self._check_recorded(fiber, op, op_id, recorded)
+        check_recorded(self._history, fiber, op, op_id, recorded)
         if recorded is None:
             self.new += 1
         else:
@@ -467,64 +471,6 @@ class Machine:
         ):
             fiber.replaying = False
         return state
-
-    def _check_recorded(
-        self, fiber: Fiber, op: Op[Any], op_id: str, recorded: Operation | None
-    ) -> None:
-        if recorded is None and not (isinstance(op, Child) and op.virtual):
-            later = self._history.get(operation_id(fiber.prefix, fiber.counter + 1))
-            if later is not None:
-                raise ExecutionFailure(
-                    NonDeterministicExecutionError(
-                        f"non-deterministic workflow at {fiber.position()} (id {op_id}): the "
-                        "history has no operation at this position but records the next one, "
-                        f"{describe(later.type, later.sub_type, later.name)}; the code now "
-                        f"yields {describe(op.op_type, op.sub_type, op.op_name)} here"
-                    )
-                )
-        if recorded is not None and not (recorded.type.is_known and recorded.status.is_known):
-            raise ExecutionFailure(
-                ExecutionError(
-                    f"the history records {op_id} at {fiber.position()} as a "
-                    f"{recorded.type.value} with status {recorded.status.value}, which this "
-                    "version of orchestra does not know; it will not guess how to replay it. "
-                    "Upgrade orchestra to a version that knows it."
-                )
-            )
-        if recorded is not None:
-            found = mismatch(recorded, op.op_type, op.sub_type, op.op_name)
-            if found is not None:
-                raise ExecutionFailure(
-                    NonDeterministicExecutionError(
-                        f"non-deterministic workflow at {fiber.position()} (id {op_id}): the "
-                        f"history recorded {found}, but the code now yields "
-                        f"{describe(op.op_type, op.sub_type, op.op_name)}. Workflow code must "
-                        "yield the same operations in the same order on every replay; version "
-                        "the workflow instead of changing it while executions are in flight."
-                    )
-                )
-
-    def _check_exhausted(self, fiber: Fiber, error: BaseException | None) -> None:
-        """A finished fiber must have consumed every operation its history recorded.
-
-        When the fiber ended by raising, the exception is the real news: it is reported as
-        itself (type, message, file:line), noting that the history records more.
-        """
-        extra = self._history.get(operation_id(fiber.prefix, fiber.counter + 1))
-        if extra is None:
-            return
-        recorded = (
-            f"its history records more: operation #{fiber.counter + 1} (id {extra.id}) is "
-            f"{describe(extra.type, extra.sub_type, extra.name)}"
-        )
-        if error is not None and not isinstance(error, OperationError):
-            raise ExecutionFailure(_ReplayRaised(error, f"{fiber.path} raised {recorded}"))
-        raise ExecutionFailure(
-            NonDeterministicExecutionError(
-                f"non-deterministic workflow: {fiber.path} finished after "
-                f"{fiber.counter} operations, but {recorded}"
-            )
-        )
 
     # --- timers ------------------------------------------------------------------------------
 
@@ -630,37 +576,9 @@ class Machine:
 
     # --- the workflow itself -----------------------------------------------------------------
 
-    def _start_workflow(
-        self, workflow: Callable[..., Any], input_value: Any
-    ) -> Generator[Any, Any, Any]:
-        name = getattr(workflow, "__qualname__", None) or repr(workflow)
-        if not is_generator_function(workflow):
-            raise WorkflowDefinitionError(
-                f"workflow {name!r} is not a generator function: a workflow must `yield` its "
-                "operations (for example `result = yield Step(fn, arg)`)"
-            )
-        try:
-            params = inspect.signature(workflow).parameters
-        except (TypeError, ValueError):
-            params = {}  # type: ignore[assignment]
-        try:
-            gen = workflow(input_value) if params else workflow()
-        except TypeError as exc:
-            raise WorkflowDefinitionError(
-                f"workflow {name!r} cannot be called with the execution input: {exc}. A "
-                "workflow takes one argument (the input) or none."
-            ) from exc
-        except Exception as exc:
-            raise ExecutionError(
-                f"starting workflow {name!r} raised {type(exc).__name__}: {_safe_str(exc)}"
-            ) from exc
-        if not inspect.isgenerator(gen):
-            raise WorkflowDefinitionError(f"workflow {name!r} did not return a generator")
-        return gen
-
     def _root_finished(self, value: Any, error: BaseException | None) -> None:
         if error is not None:
-            self.outcome = Failed(_error_object(error))
+            self.outcome = Failed(error_object_of(error))
             return
         try:
             result = ANY_SERDE.serialize(value)
@@ -671,76 +589,5 @@ class Machine:
 
     def _fail(self, error: BaseException) -> None:
         if self.outcome is None:
-            self.outcome = Failed(_error_object(error))
+            self.outcome = Failed(error_object_of(error))
         self._ready.clear()
-
-    # --- helpers ------------------------------------------------------------------------------
-
-    def _not_an_op(self, fiber: Fiber, yielded: Any) -> WorkflowDefinitionError:
-        hint = ""
-        if inspect.isgenerator(yielded):
-            hint = (
-                " It is a generator: use `yield from` to run a sub-generator inline, or Child(...)."
-            )
-        return WorkflowDefinitionError(
-            f"{fiber.path} yielded {_safe_repr(yielded)} ({type(yielded).__name__}) after "
-            f"operation #{fiber.counter}, which is not an operation; yield Step, Wait, "
-            f"Child, ...{hint}"
-        )
-
-
-class _ReplayRaised(ExecutionError):
-    """Carries an exception raised by new code during replay, reported as itself."""
-
-    def __init__(self, error: BaseException, note: str) -> None:
-        super().__init__(f"{_safe_str(error)} ({note}{_where(error)})")
-        self.error = error
-
-
-def _error_object(error: BaseException) -> ErrorObject:
-    """The checkpointed form of ``error``; never raises (user ``__str__`` may)."""
-    if isinstance(error, _ReplayRaised):
-        err = _error_object(error.error)
-        return ErrorObject(
-            error_message=str(error),
-            error_type=err.error_type,
-            error_data=err.error_data,
-            stack_trace=err.stack_trace,
-        )
-    try:
-        return error_object(error)
-    except Exception as exc:
-        return ErrorObject(
-            error_message=f"(the error's message could not be read: {type(exc).__name__})",
-            error_type=type(error).__name__,
-        )
-
-
-def _raising(error: BaseException) -> Generator[Any, Any, Any]:
-    raise error
-    yield  # pragma: no cover - makes this a generator
-
-
-def _safe_str(value: object) -> str:
-    try:
-        return str(value)
-    except Exception:
-        return f"<{type(value).__name__} whose str() raised>"
-
-
-def _safe_repr(value: object) -> str:
-    try:
-        text = repr(value)
-    except Exception:
-        return f"<{type(value).__name__} whose repr() raised>"
-    return text if len(text) <= 200 else text[:200] + "..."
-
-
-def _where(error: BaseException) -> str:
-    """`` at file:line`` of the innermost frame of ``error``'s traceback, if any."""
-    tb = error.__traceback__
-    if tb is None:
-        return ""
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return f", at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
