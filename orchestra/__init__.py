@@ -14,12 +14,19 @@ Example:
 
 from orchestra._logging import get_logger
 from orchestra._steps import StepContext, step_context
+from orchestra.callbacks import Await, Callback, CallbackHandle, WaitForCallback
+from orchestra.conditions import WaitDecision, WaitForCondition, WaitStrategy
 from orchestra.config import Duration, Jitter, RetryDecision, RetryPolicy, StepSemantics
 from orchestra.errors import (
+    CallbackError,
+    CallbackExternalError,
+    CallbackSubmitterError,
+    CallbackTimeoutError,
     CheckpointError,
     ChildContextError,
     ExecutionError,
     InvocationError,
+    InvokeError,
     MalformedEventError,
     NonDeterministicExecutionError,
     OperationError,
@@ -29,27 +36,41 @@ from orchestra.errors import (
     StepError,
     StepInterruptedError,
     ValidationError,
+    WaitForConditionError,
     WorkflowDefinitionError,
 )
+from orchestra.invoke import Invoke
+from orchestra.markers import Now, Patched, Uuid
 from orchestra.ops import Attempt, Child, Op, Step, Wait
 from orchestra.runtime.handler import lambda_handler
 from orchestra.serde import JsonSerde, Serde
 
 __all__ = [
     "Attempt",
+    "Await",
+    "Callback",
+    "CallbackError",
+    "CallbackExternalError",
+    "CallbackHandle",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
     "CheckpointError",
     "Child",
     "ChildContextError",
     "Duration",
     "ExecutionError",
     "InvocationError",
+    "Invoke",
+    "InvokeError",
     "Jitter",
     "JsonSerde",
     "MalformedEventError",
     "NonDeterministicExecutionError",
+    "Now",
     "Op",
     "OperationError",
     "OrchestraError",
+    "Patched",
     "PayloadTooLargeError",
     "RetryDecision",
     "RetryPolicy",
@@ -60,8 +81,14 @@ __all__ = [
     "StepError",
     "StepInterruptedError",
     "StepSemantics",
+    "Uuid",
     "ValidationError",
     "Wait",
+    "WaitDecision",
+    "WaitForCallback",
+    "WaitForCondition",
+    "WaitForConditionError",
+    "WaitStrategy",
     "WorkflowDefinitionError",
     "get_logger",
     "lambda_handler",

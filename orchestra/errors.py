@@ -90,11 +90,16 @@ from orchestra.wire.models import ErrorObject
 
 __all__ = [
     "ERROR_OBJECT_LIMIT",
+    "CallbackError",
+    "CallbackExternalError",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
     "CheckpointError",
     "ChildContextError",
     "ExecutionError",
     "GetStateError",
     "InvocationError",
+    "InvokeError",
     "MalformedEventError",
     "NonDeterministicExecutionError",
     "OperationError",
@@ -104,6 +109,7 @@ __all__ = [
     "StepError",
     "StepInterruptedError",
     "ValidationError",
+    "WaitForConditionError",
     "WorkflowDefinitionError",
     "describe_value",
     "error_object",
@@ -237,6 +243,46 @@ class ChildContextError(OperationError):
     """A child context's body raised."""
 
 
+class CallbackError(OperationError):
+    """A callback did not deliver a result (the base of the callback errors)."""
+
+
+class CallbackTimeoutError(CallbackError):
+    """A callback timed out: on its overall timeout, or on its heartbeat timeout.
+
+    Example:
+        >>> CallbackTimeoutError("Callback timed out on heartbeat").on_heartbeat
+        True
+    """
+
+    @property
+    def on_heartbeat(self) -> bool:
+        """Whether it was the heartbeat timeout (no heartbeat in time) that expired."""
+        return "heartbeat" in f"{self.error_type} {self.message}".lower()
+
+
+class CallbackExternalError(CallbackError):
+    """The external system reported a failure through ``SendDurableExecutionCallbackFailure``.
+
+    ``error_type``, ``message`` and ``data`` are the ones the external system sent.
+    """
+
+
+class CallbackSubmitterError(CallbackError):
+    """The submitter of a ``WaitForCallback`` failed and its retry policy gave up.
+
+    Its ``__cause__`` is the submitter step's :class:`StepError`.
+    """
+
+
+class InvokeError(OperationError):
+    """A chained invoke failed; ``error_type`` is the callee's error type."""
+
+
+class WaitForConditionError(OperationError):
+    """A ``WaitForCondition`` failed: its check or strategy raised, or it ran out of attempts."""
+
+
 class StepInterruptedError(OrchestraError):
     """An at-most-once step attempt was interrupted (the invocation died mid-attempt)."""
 
@@ -309,7 +355,17 @@ def _register(*classes: type[OperationError]) -> None:
         _REGISTRY[cls.__name__] = cls
 
 
-_register(OperationError, StepError, ChildContextError)
+_register(
+    OperationError,
+    StepError,
+    ChildContextError,
+    CallbackError,
+    CallbackTimeoutError,
+    CallbackExternalError,
+    CallbackSubmitterError,
+    InvokeError,
+    WaitForConditionError,
+)
 
 
 # --- the cause chain ------------------------------------------------------------------------

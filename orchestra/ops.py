@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Generator, Mapping
-from typing import Any, Generic, TypeVar, final, overload
+from typing import Any, ClassVar, Generic, TypeVar, final, overload
 
 import attrs
 from returns.result import Result
@@ -96,18 +96,18 @@ def is_generator_function(fn: object) -> bool:
     )
 
 
-def _default_name(fn: Callable[..., Any], what: str) -> str | None:
+def default_name(fn: Callable[..., Any], what: str) -> str | None:
     name = getattr(fn, "__name__", None)
     if not isinstance(name, str):
         return None
     return check_name(name[:MAX_NAME_LENGTH], what)
 
 
-def _label(what: str, name: str | None) -> str:
+def op_label(what: str, name: str | None) -> str:
     return f"{what} {name!r}" if name else what
 
 
-def _check_serde(serde: object, label: str) -> None:
+def check_serde(serde: object, label: str) -> None:
     if serde is None:
         return
     for method in ("serialize", "deserialize"):
@@ -118,7 +118,7 @@ def _check_serde(serde: object, label: str) -> None:
             )
 
 
-def _check_kwargs(kwargs: object, label: str) -> dict[str, Any]:
+def check_kwargs(kwargs: object, label: str) -> dict[str, Any]:
     if kwargs is None:
         return {}
     if not isinstance(kwargs, Mapping):
@@ -142,6 +142,9 @@ class Op(Generic[T]):
     op_type: OperationType
     #: The sub-type written on the operation.
     sub_type: str
+    #: Whether yielding it takes the next position (operation id) of its context. An op
+    #: that only reads state (awaiting a callback handle, a replay-safe uuid) does not.
+    positional: ClassVar[bool] = True
 
     @property
     def op_name(self) -> str | None:
@@ -211,8 +214,8 @@ class Step(Op[T]):
                 f"Step({getattr(fn, '__name__', fn)}) got a generator function: a step must be a "
                 "plain function. Use Child(...) to run a sub-workflow."
             )
-        step_name = check_name(name, "Step") or _default_name(fn, "Step")
-        label = _label("Step", step_name)
+        step_name = check_name(name, "Step") or default_name(fn, "Step")
+        label = op_label("Step", step_name)
         if retry is not None and not isinstance(retry, RetryPolicy):
             hint = (
                 " (for a number of attempts, use e.g. RetryPolicy.fixed(max_attempts=3))"
@@ -227,11 +230,11 @@ class Step(Op[T]):
                 f"{label}: semantics must be a StepSemantics (e.g. "
                 f"StepSemantics.AT_MOST_ONCE_PER_RETRY), got {describe_value(semantics)}"
             )
-        _check_serde(serde, label)
+        check_serde(serde, label)
         self.__attrs_init__(
             fn,
             args,
-            _check_kwargs(kwargs, label),
+            check_kwargs(kwargs, label),
             step_name,
             retry if retry is not None else RetryPolicy.default(),
             semantics,
@@ -267,7 +270,7 @@ class Wait(Op[None]):
 
     def __init__(self, duration: Duration | int | float, /, *, name: str | None = None) -> None:
         wait_name = check_name(name, "Wait")
-        what = f"{_label('Wait', wait_name)} duration" if wait_name else "Wait duration"
+        what = f"{op_label('Wait', wait_name)} duration" if wait_name else "Wait duration"
         seconds = check_service_duration(as_duration(duration, what), what)
         self.__attrs_init__(seconds, wait_name)
 
@@ -352,12 +355,12 @@ class Child(Op[T]):
         """
         if not callable(fn):
             raise ValidationError(f"Child needs a callable, got {describe_value(fn)}")
-        child_name = check_name(name, "Child") or _default_name(fn, "Child")
-        label = _label("Child", child_name)
+        child_name = check_name(name, "Child") or default_name(fn, "Child")
+        label = op_label("Child", child_name)
         if not isinstance(virtual, bool):
             raise ValidationError(f"{label}: virtual must be a bool, got {describe_value(virtual)}")
-        _check_serde(serde, label)
-        self.__attrs_init__(fn, args, _check_kwargs(kwargs, label), child_name, virtual, serde)
+        check_serde(serde, label)
+        self.__attrs_init__(fn, args, check_kwargs(kwargs, label), child_name, virtual, serde)
 
     @property
     def op_name(self) -> str | None:

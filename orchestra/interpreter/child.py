@@ -1,24 +1,28 @@
-"""How the interpreter runs a :class:`~orchestra.ops.Child` context.
+"""How the interpreter runs a child context.
 
-The body runs as a child fiber whose operations are numbered under the child's id. A
-child that succeeded is not run again (its result is returned), unless its result was too
-large to store (``ReplayChildren``): then the body replays from its children's
-checkpoints. A virtual child checkpoints nothing of its own and its operations report
+Both :class:`~orchestra.ops.Child` and the contexts other operations are made of
+(``WaitForCallback``) go through :func:`run_context`.
+
+The body runs as a child fiber whose operations are numbered under the context's id. A
+context that succeeded is not run again (its result is returned), unless its result was
+too large to store (``ReplayChildren``): then the body replays from its children's
+checkpoints. A virtual context checkpoints nothing of its own and its operations report
 the enclosing context as their parent. A body that cannot even be called (wrong
-arguments) fails the child like a body that raised.
+arguments) fails the context like a body that raised.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from orchestra.errors import ChildContextError, WorkflowDefinitionError, error_object
+from orchestra.errors import ChildContextError, OperationError, WorkflowDefinitionError
+from orchestra.errors import error_object as describe_error
 from orchestra.errors import operation_error_from as rebuild
 from orchestra.interpreter.payloads import decode, encode, serde_for
 from orchestra.interpreter.signals import BLOCKED
-from orchestra.ops import Child, Step, is_generator_function
+from orchestra.ops import Child, Op, Step, is_generator_function
 from orchestra.serde import Serde
 from orchestra.wire.models import ContextOptions, Operation, OperationAction, OperationStatus
 
@@ -26,25 +30,51 @@ if TYPE_CHECKING:
     from orchestra.interpreter.fiber import Fiber
     from orchestra.interpreter.kernel import Kernel
 
-__all__ = ["CHECKPOINT_PAYLOAD_LIMIT", "handle_child"]
+__all__ = ["CHECKPOINT_PAYLOAD_LIMIT", "ErrorMapper", "handle_child", "run_context"]
 
 #: A child result larger than this is not stored; its children are replayed instead.
 CHECKPOINT_PAYLOAD_LIMIT = 256 * 1024
+
+#: Turns the context's failure into the error its caller sees (first run and replay alike).
+ErrorMapper = Callable[[ChildContextError], OperationError]
 
 
 def handle_child(
     k: Kernel, fiber: Fiber, op: Child[Any], op_id: str, recorded: Operation | None
 ) -> object:
     """Replay or run ``op`` at ``op_id``."""
-    serde = serde_for(k.serdes, op.fn, op.serde)
+    return run_context(
+        k,
+        fiber,
+        op,
+        op_id,
+        recorded,
+        body=lambda: _body(op),
+        serde=serde_for(k.serdes, op.fn, op.serde),
+        virtual=op.virtual,
+    )
+
+
+def run_context(
+    k: Kernel,
+    fiber: Fiber,
+    op: Op[Any],
+    op_id: str,
+    recorded: Operation | None,
+    *,
+    body: Callable[[], Generator[Any, Any, Any]],
+    serde: Serde[Any],
+    virtual: bool = False,
+    map_error: ErrorMapper | None = None,
+) -> object:
+    """Replay or run a CONTEXT operation ``op`` whose body is ``body()``."""
+    name = op.op_name
     details = recorded.context_details if recorded is not None else None
     replay_children = False
     if recorded is not None:
         if recorded.status is OperationStatus.SUCCEEDED:
             if not (details and details.replay_children):
-                k.wake(
-                    fiber, decode(serde, details.result if details else None, op_id, op.name), None
-                )
+                k.wake(fiber, decode(serde, details.result if details else None, op_id, name), None)
                 return None
             replay_children = True
         elif recorded.is_terminal:
@@ -52,46 +82,58 @@ def handle_child(
                 ChildContextError,
                 details.error if details else None,
                 operation_id=op_id,
-                name=op.name,
+                name=name,
             )
-            k.wake(fiber, None, error)
+            k.wake(fiber, None, map_error(error) if map_error else error)  # type: ignore[arg-type]
             return None
-    elif not op.virtual:
+    elif not virtual:
         k.checkpoint(fiber, k.update(fiber, op, op_id, OperationAction.START))
 
     def done(value: Any, error: BaseException | None) -> None:
-        _finished(k, fiber, op, op_id, serde, replay_children, value, error)
+        if error is not None:
+            _failed(k, fiber, op, op_id, virtual, map_error, error)
+        elif replay_children:
+            k.wake(fiber, value, None)
+        else:
+            _succeeded(k, fiber, op, op_id, virtual, serde, value)
 
-    context = fiber.context.child(op_id, sub_type=op.sub_type, name=op.name, virtual=op.virtual)
-    k.start_context(fiber, lambda: _body(op), context, done)
+    context = fiber.context.child(op_id, sub_type=op.sub_type, name=name, virtual=virtual)
+    k.start_context(fiber, body, context, done)
     return BLOCKED
 
 
-def _finished(
+def _failed(
     k: Kernel,
     fiber: Fiber,
-    op: Child[Any],
+    op: Op[Any],
     op_id: str,
-    serde: Serde[Any],
-    replay_children: bool,
-    value: Any,
-    error: BaseException | None,
+    virtual: bool,
+    map_error: ErrorMapper | None,
+    error: BaseException,
 ) -> None:
-    if error is not None:
-        err = error_object(error)
-        failure = rebuild(ChildContextError, err, operation_id=op_id, name=op.name)
-        if op.virtual:
-            k.wake(fiber, None, failure)
-            return
-        update = k.update(fiber, op, op_id, OperationAction.FAIL, error=err)
-        k.checkpoint(fiber, update, lambda: k.wake(fiber, None, failure))
+    err = describe_error(error)
+    failure = rebuild(ChildContextError, err, operation_id=op_id, name=op.op_name)
+    seen = map_error(failure) if map_error else failure  # type: ignore[arg-type]
+    if virtual:
+        k.wake(fiber, None, seen)
         return
-    if replay_children:
-        k.wake(fiber, value, None)
-        return
-    payload = encode(serde, value, op_id, op.name, None, "child context result")
-    if op.virtual:
-        k.wake(fiber, decode(serde, payload, op_id, op.name), None)
+    update = k.update(fiber, op, op_id, OperationAction.FAIL, error=err)
+    k.checkpoint(fiber, update, lambda: k.wake(fiber, None, seen))
+
+
+def _succeeded(
+    k: Kernel,
+    fiber: Fiber,
+    op: Op[Any],
+    op_id: str,
+    virtual: bool,
+    serde: Serde[Any],
+    value: Any,
+) -> None:
+    name = op.op_name
+    payload = encode(serde, value, op_id, name, None, "child context result")
+    if virtual:
+        k.wake(fiber, decode(serde, payload, op_id, name), None)
         return
     large = len(payload.encode()) > CHECKPOINT_PAYLOAD_LIMIT
     update = k.update(
@@ -102,7 +144,7 @@ def _finished(
         payload="" if large else payload,
         context_options=ContextOptions(replay_children=large),
     )
-    result = value if large else decode(serde, payload, op_id, op.name)
+    result = value if large else decode(serde, payload, op_id, name)
     k.checkpoint(fiber, update, lambda: k.wake(fiber, result, None))
 
 

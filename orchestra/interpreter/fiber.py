@@ -77,7 +77,7 @@ TRANSITIONS: dict[FiberState, frozenset[FiberState]] = {
     S.ON_ACK: frozenset({S.RUNNABLE, S.ON_STEP, S.ON_TIMER, S.ON_SERVICE, S.ON_ACK, S.CANCELLED}),
     # A timer that fell due is polled with an empty checkpoint, or completes in a new state.
     S.ON_TIMER: frozenset({S.ON_ACK, S.RUNNABLE, S.ON_STEP, S.ON_TIMER, S.CANCELLED}),
-    S.ON_SERVICE: frozenset({S.RUNNABLE, S.ON_ACK, S.CANCELLED}),
+    S.ON_SERVICE: frozenset({S.RUNNABLE, S.ON_ACK, S.ON_SERVICE, S.CANCELLED}),
     # A child finished: its outcome may need a checkpoint before the parent resumes.
     S.ON_CHILDREN: frozenset({S.RUNNABLE, S.ON_ACK, S.CANCELLED}),
     S.DONE: frozenset(),
@@ -197,6 +197,8 @@ class Fiber:
         "pending",
         "replaying",
         "state",
+        "uuid_count",
+        "uuid_position",
         "value",
         "wrap",
     )
@@ -225,6 +227,9 @@ class Fiber:
         self.error: BaseException | None = None
         #: Whether the operation it waits for was yielded as an ``Attempt`` (non-raising).
         self.wrap = False
+        #: How many ``Uuid()`` it drew at position ``uuid_position`` (replay-safe uuids).
+        self.uuid_position = 0
+        self.uuid_count = 0
         if parent is not None:
             parent.children.append(self)
 

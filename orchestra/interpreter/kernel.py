@@ -38,6 +38,11 @@ class Kernel(Protocol):
         ...
 
     @property
+    def execution_arn(self) -> str:
+        """The execution's ARN."""
+        ...
+
+    @property
     def serdes(self) -> dict[Any, Serde[Any]]:
         """A cache of codecs by function, for the invocation."""
         ...
@@ -65,6 +70,14 @@ class Kernel(Protocol):
 
         ``then()`` runs each time fresh state for ``op_id`` arrives (a poll or any ack); it
         must move the fiber on, or park it again.
+        """
+        ...
+
+    def wait_service(self, fiber: Fiber, op_id: str, then: Then) -> None:
+        """Park the fiber until the service completes ``op_id`` (a callback, an invoke).
+
+        ``then()`` runs each time fresh state arrives; it must move the fiber on, or park
+        it again.
         """
         ...
 

@@ -37,12 +37,15 @@ from typing import Any
 
 from returns.result import Failure, Success
 
+from orchestra.callbacks import Callback, CallbackHandle, WaitForCallback
+from orchestra.conditions import WaitForCondition
 from orchestra.errors import (
     ExecutionError,
     OperationError,
     SerializationError,
     WorkflowDefinitionError,
 )
+from orchestra.interpreter.callback import handle_await, handle_callback, handle_wait_for_callback
 from orchestra.interpreter.child import handle_child
 from orchestra.interpreter.commands import (
     Checkpoint,
@@ -55,6 +58,7 @@ from orchestra.interpreter.commands import (
     Warn,
     Withdraw,
 )
+from orchestra.interpreter.condition import handle_wait_for_condition
 from orchestra.interpreter.determinism import check_exhausted, check_recorded
 from orchestra.interpreter.events import (
     Acknowledged,
@@ -66,7 +70,9 @@ from orchestra.interpreter.events import (
 from orchestra.interpreter.fiber import Context, Done, Fiber, FiberState, Pending, Then
 from orchestra.interpreter.history import HistoryIndex
 from orchestra.interpreter.ids import operation_id
+from orchestra.interpreter.invoke import handle_invoke
 from orchestra.interpreter.kernel import Handler
+from orchestra.interpreter.markers import handle_patched, handle_uuid
 from orchestra.interpreter.payloads import ANY_SERDE
 from orchestra.interpreter.signals import BLOCKED, ExecutionFailure
 from orchestra.interpreter.step import handle_step
@@ -79,6 +85,8 @@ from orchestra.interpreter.user_code import (
     where,
 )
 from orchestra.interpreter.wait import handle_wait
+from orchestra.invoke import Invoke
+from orchestra.markers import Patched, Uuid
 from orchestra.ops import Attempt, Child, Op, Step, Wait
 from orchestra.serde import Serde
 from orchestra.wire.models import (
@@ -105,6 +113,13 @@ HANDLERS: dict[type[Op[Any]], Handler] = {
     Step: handle_step,
     Wait: handle_wait,
     Child: handle_child,
+    Callback: handle_callback,
+    CallbackHandle: handle_await,
+    WaitForCallback: handle_wait_for_callback,
+    Invoke: handle_invoke,
+    WaitForCondition: handle_wait_for_condition,
+    Uuid: handle_uuid,
+    Patched: handle_patched,
 }
 
 S = FiberState
@@ -254,9 +269,10 @@ class Machine:
 
         The shell sends :class:`~orchestra.interpreter.events.Resume` at that time.
         """
-        if self.outcome is not None or not self._timers:
+        if self.outcome is not None:
             return None
-        return min(f.pending.due_ms or 0 for f in self._timers.values() if f.pending)
+        dues = [f.pending.due_ms for f in self._timers.values() if f.pending and f.pending.due_ms]
+        return min(dues) if dues else None
 
     def fibers(self) -> list[Fiber]:
         """Every fiber of the tree, the root first (for tests and diagnostics)."""
@@ -273,6 +289,11 @@ class Machine:
     def now_ms(self) -> int:
         """The current time in epoch milliseconds, as last given by the shell."""
         return self._now_ms
+
+    @property
+    def execution_arn(self) -> str:
+        """The execution's ARN."""
+        return self._arn
 
     @property
     def serdes(self) -> dict[Any, Serde[Any]]:
@@ -317,6 +338,15 @@ class Machine:
     def wait_timer(self, fiber: Fiber, op_id: str, due_ms: int, then: Then) -> None:
         """Park ``fiber`` until fresh state for ``op_id`` arrives (see :class:`Kernel`)."""
         self._move(fiber, S.ON_TIMER, Pending(op_id=op_id, due_ms=due_ms, then=then))
+        self._timers[fiber.id] = fiber
+
+    def wait_service(self, fiber: Fiber, op_id: str, then: Then) -> None:
+        """Park ``fiber`` until the service completes ``op_id`` (a callback, an invoke).
+
+        ``then()`` runs each time fresh state arrives; it must move the fiber on or park
+        it again. With nothing else in flight the invocation suspends meanwhile.
+        """
+        self._move(fiber, S.ON_SERVICE, Pending(op_id=op_id, then=then))
         self._timers[fiber.id] = fiber
 
     def start_context(
@@ -442,6 +472,17 @@ class Machine:
         op = yielded.op if wrap else yielded
         if not isinstance(op, Op):
             raise ExecutionFailure(not_an_op(fiber.path, fiber.counter, yielded))
+        handler = HANDLERS.get(type(op))
+        if handler is None:
+            raise ExecutionFailure(
+                WorkflowDefinitionError(
+                    f"{type(op).__name__} is not supported by this version of orchestra "
+                    f"(at {fiber.position()})"
+                )
+            )
+        if not op.positional:  # it only reads state: no id, no record, no replay check
+            fiber.wrap = wrap
+            return handler(self, fiber, op, "", None)
         fiber.counter += 1
         op_id = operation_id(fiber.prefix, fiber.counter)
         if self._observer is not None:
@@ -454,14 +495,6 @@ class Machine:
             self.replayed += 1
         if recorded is None or (recorded.type is OperationType.STEP and not recorded.is_terminal):
             fiber.replaying = False
-        handler = HANDLERS.get(type(op))
-        if handler is None:
-            raise ExecutionFailure(
-                WorkflowDefinitionError(
-                    f"{type(op).__name__} is not supported by this version of orchestra "
-                    f"(at {fiber.position()})"
-                )
-            )
         fiber.wrap = wrap
         state = handler(self, fiber, op, op_id, recorded)
         if (
@@ -489,13 +522,13 @@ class Machine:
 
     def _recheck_timers(self) -> None:
         for fiber in list(self._timers.values()):
-            if fiber.state is not S.ON_TIMER or fiber.pending is None:
+            if fiber.state not in (S.ON_TIMER, S.ON_SERVICE) or fiber.pending is None:
                 continue
             pending = fiber.pending
             del self._timers[fiber.id]
             assert pending.then is not None
             self._guarded(pending.then)
-            if fiber.state is S.ON_TIMER and fiber.pending is not None:
+            if fiber.state is S.ON_TIMER and fiber.pending is not None and pending.due_ms:
                 # still not complete: poll again a little later
                 due = max(fiber.pending.due_ms or 0, self._now_ms + POLL_INTERVAL_MS)
                 fiber.pending.due_ms = due
