@@ -3,7 +3,9 @@
 It accepts and rejects checkpoints like the service (:mod:`.rules`), keeps the execution's
 operations and history (:mod:`.history`), fires timers for waits and retry delays on a
 real or virtual clock (:mod:`.clock`), and re-invokes the handler after every suspension,
-exactly as the service does, so every local run exercises replay.
+exactly as the service does, so every local run exercises replay. It serves the callback
+APIs (:mod:`.callbacks`: ``send_callback_success/failure/heartbeat``, timeouts, scripted
+outside actions) and chained invokes of registered targets (:mod:`.invokes`).
 
 Example:
     >>> from orchestra import Step, Wait, lambda_handler
@@ -16,6 +18,22 @@ Example:
     'SUCCEEDED'
     >>> service.execution(arn).result
     '"ADA"'
+
+A callback at the wire level: START it, answer it from outside, see the operation change:
+    >>> from orchestra.wire.models import OperationUpdate
+    >>> arn = service.start_execution("approver", None)
+    >>> event = service.invocation_event(arn)
+    >>> answer = service.checkpoint(arn, event["CheckpointToken"], [OperationUpdate(
+    ...     id="cb", type=OperationType.CALLBACK, action=OperationAction.START, name="ok?")])
+    >>> callback_id = answer.new_execution_state.operations[0].callback_details.callback_id
+    >>> service.send_callback_success(callback_id, b'"yes"')
+    >>> op = service.execution(arn).operations["cb"]
+    >>> op.status.value, op.callback_details.result
+    ('SUCCEEDED', '"yes"')
+    >>> service.send_callback_success(callback_id, b'"again"')  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    orchestra.service.api.ServiceError: CallbackTimeoutException: The callback ID token ...
 """
 
 from __future__ import annotations
@@ -24,15 +42,24 @@ import base64
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import attrs
-
 from orchestra.service.api import ServiceError
+from orchestra.service.local.callbacks import (
+    CallbackAction,
+    CallbackState,
+    check_callback_id,
+    encode_result,
+    fail_callback,
+    heartbeat_callback,
+    succeed_callback,
+)
 from orchestra.service.local.clock import Clock, VirtualClock
 from orchestra.service.local.execution import Execution
-from orchestra.service.local.history import error, payload
+from orchestra.service.local.history import error
+from orchestra.service.local.invokes import ACCOUNT, REGION, Invokes, Target, child_outcome
+from orchestra.service.local.lifecycle import close_execution, judge_output, open_execution
 from orchestra.service.local.rules import check_batch
 from orchestra.service.local.transitions import apply_update, fire_due
 from orchestra.wire.converter import to_wire
@@ -41,16 +68,16 @@ from orchestra.wire.models import (
     ErrorObject,
     Event,
     EventDetails,
-    ExecutionDetails,
     ExecutionState,
     ExecutionStatus,
-    Operation,
-    OperationStatus,
+    OperationAction,
     OperationType,
     OperationUpdate,
 )
 
 __all__ = ["Execution", "InvocationKilled", "LocalService"]
+
+A = OperationAction
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -79,6 +106,8 @@ class LocalService:
         self.clock: Clock = clock or VirtualClock()
         self.page_size = page_size
         self._executions: dict[str, Execution] = {}
+        self._handlers: dict[str, Handler] = {}
+        self._invokes = Invokes(self._start_child)
         self._lock = threading.RLock()
 
     # --- executions --------------------------------------------------------------------------
@@ -98,32 +127,11 @@ class LocalService:
         """
         name = name or uuid.uuid4().hex
         arn = (
-            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}:$LATEST"
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}:$LATEST"
             f"/durable-execution/{name}/{secrets.token_hex(16)}"
         )
-        ex = Execution(arn, name, function_name, input_payload)
-        now = self.clock.now()
-        ex.start_timestamp = now
-        op = Operation(
-            id=ex.execution_id,
-            type=OperationType.EXECUTION,
-            status=OperationStatus.STARTED,
-            start_timestamp=now,
-            name=name,
-            execution_details=ExecutionDetails(input_payload=input_payload),
-        )
-        ex.operations[op.id] = op
-        ex.append(
-            Event(
-                event_type="ExecutionStarted",
-                event_id=0,
-                event_timestamp=now,
-                details=EventDetails(
-                    input=payload(input_payload), execution_timeout=execution_timeout
-                ),
-                id=op.id,
-                name=name,
-            ),
+        ex = open_execution(
+            arn, name, function_name, input_payload, execution_timeout, self.clock.now()
         )
         with self._lock:
             self._executions[arn] = ex
@@ -167,39 +175,66 @@ class LocalService:
     # --- the invocation loop -----------------------------------------------------------------
 
     def run(self, arn: str, handler: Handler, *, max_invocations: int = 10_000) -> ExecutionStatus:
-        """Invoke ``handler`` until the execution ends or waits for an outside event."""
+        """Invoke ``handler`` until the execution ends or waits for an outside event.
+
+        Between invocations the virtual clock skips to the next timer of the execution or
+        of a child execution a chained invoke started (waits, retry delays, callback
+        timeouts, scheduled callback actions, chained invokes); the handler is invoked
+        again whenever an operation changed. Calling ``run`` again later (after a callback
+        was sent from outside) continues the execution.
+        """
         ex = self.execution(arn)
-        failures = 0
-        empty_pending = 0
-        for _ in range(max_invocations):
-            if ex.status is not ExecutionStatus.RUNNING:
-                break
-            crashed = self._invoke(ex, handler)
-            if ex.status is not ExecutionStatus.RUNNING:
-                break
-            if crashed is not None:
-                failures += 1
-                if failures >= MAX_CONSECUTIVE_FAILURES:
-                    self._complete(ex, ExecutionStatus.FAILED, None, crashed)
+        self._handlers[arn] = handler
+        invocations = 0
+        while ex.status is ExecutionStatus.RUNNING and invocations < max_invocations:
+            with self._lock:
+                due = next((e for e in self._family(ex) if e.needs_invocation()), None)
+            if due is None:
+                if not self._advance(ex):
+                    break  # waiting for something from outside (a callback)
                 continue
-            failures = 0
-            if not ex.has_pending_work() and not ex.dirty:
-                empty_pending += 1
-                if empty_pending >= MAX_EMPTY_PENDING:
-                    self._complete(
-                        ex,
-                        ExecutionStatus.FAILED,
-                        None,
-                        ErrorObject(
-                            error_message="Cannot return PENDING status with no pending operations",
-                            error_type="InvalidParameterValueException",
-                        ),
-                    )
-                continue
-            empty_pending = 0
-            if not self._advance_to_next_timer(ex) and not ex.dirty:
-                break  # waiting for something from outside (a callback)
+            invocations += 1
+            crashed = self._invoke(due, self._handlers[due.arn])
+            self._after_invocation(due, crashed)
         return ex.status
+
+    def _after_invocation(self, ex: Execution, crashed: ErrorObject | None) -> None:
+        with self._lock:
+            if ex.status is not ExecutionStatus.RUNNING:
+                return
+            if crashed is not None:
+                ex.failures += 1
+                if ex.failures >= MAX_CONSECUTIVE_FAILURES:
+                    self._complete(ex, ExecutionStatus.FAILED, None, crashed)
+                ex.wake = True
+                return
+            ex.failures = 0
+            if ex.has_pending_work() or ex.dirty:
+                ex.empty_pending = 0
+                return
+            ex.empty_pending += 1
+            ex.wake = True
+            if ex.empty_pending >= MAX_EMPTY_PENDING:
+                self._complete(
+                    ex,
+                    ExecutionStatus.FAILED,
+                    None,
+                    ErrorObject(
+                        error_message="Cannot return PENDING status with no pending operations",
+                        error_type="InvalidParameterValueException",
+                    ),
+                )
+
+    def _family(self, ex: Execution) -> list[Execution]:
+        """``ex`` and the running child executions its chained invokes started."""
+        found: list[Execution] = []
+        stack = [ex]
+        while stack:
+            current = stack.pop()
+            if current.status is ExecutionStatus.RUNNING:
+                found.append(current)
+                stack.extend(self._executions[a] for a in reversed(current.child_arns))
+        return found
 
     def before_invoke(self, ex: Execution) -> None:
         """Called before each invocation of ``ex`` (a hook for testing tools)."""
@@ -214,6 +249,7 @@ class LocalService:
             ex.invocations += 1
             ex.token = _token()
             ex.dirty.clear()
+            ex.wake = False
             visible = ex.visible_operations()
             first = visible[: self.page_size]
             marker = str(self.page_size) if len(visible) > self.page_size else ""
@@ -261,55 +297,9 @@ class LocalService:
         return crash
 
     def _settle(self, ex: Execution, output: Any) -> None:
-        if not isinstance(output, dict) or output.get("Status") not in (
-            "SUCCEEDED",
-            "FAILED",
-            "PENDING",
-        ):
-            self._complete(
-                ex,
-                ExecutionStatus.FAILED,
-                None,
-                ErrorObject(
-                    error_message=f"invalid handler response: {str(output)[:200]}",
-                    error_type="InvalidParameterValueException",
-                ),
-            )
-            return
-        status = output["Status"]
-        if (status == "SUCCEEDED" and "Error" in output) or (
-            status == "FAILED" and "Result" in output
-        ):
-            self._complete(
-                ex,
-                ExecutionStatus.FAILED,
-                None,
-                ErrorObject(
-                    error_message=f"a {status} response must not carry "
-                    f"{'Error' if status == 'SUCCEEDED' else 'Result'}",
-                    error_type="InvalidParameterValueException",
-                ),
-            )
-            return
-        closing = ex.closing
-        if status == "SUCCEEDED":
-            result = output.get("Result")
-            if not result and closing is not None:
-                result = closing[1]
-            self._complete(ex, ExecutionStatus.SUCCEEDED, result, None)
-        elif status == "FAILED":
-            err_dict = output.get("Error")
-            err = (
-                ErrorObject(
-                    error_message=err_dict.get("ErrorMessage"),
-                    error_type=err_dict.get("ErrorType"),
-                    error_data=err_dict.get("ErrorData"),
-                    stack_trace=err_dict.get("StackTrace"),
-                )
-                if isinstance(err_dict, dict)
-                else (closing[2] if closing is not None else None)
-            )
-            self._complete(ex, ExecutionStatus.FAILED, None, err)
+        verdict = judge_output(output, ex.closing)
+        if verdict is not None:
+            self._complete(ex, *verdict)
 
     def _complete(
         self,
@@ -319,44 +309,26 @@ class LocalService:
         err: ErrorObject | None,
     ) -> None:
         now = self.clock.now()
-        ex.status = status
-        ex.result = result
-        ex.error = err
-        ex.end_timestamp = now
-        op = ex.operations[ex.execution_id]
-        ex.operations[op.id] = _evolve(op, status=OperationStatus(status.value), end_timestamp=now)
-        kind = {
-            ExecutionStatus.SUCCEEDED: "ExecutionSucceeded",
-            ExecutionStatus.FAILED: "ExecutionFailed",
-            ExecutionStatus.TIMED_OUT: "ExecutionTimedOut",
-            ExecutionStatus.STOPPED: "ExecutionStopped",
-        }[status]
-        details = (
-            EventDetails(result=payload(result))
-            if status is ExecutionStatus.SUCCEEDED
-            else EventDetails(error=error(err))
-        )
-        ex.append(
-            Event(
-                event_type=kind,
-                event_id=0,
-                event_timestamp=now,
-                details=details,
-                id=op.id,
-                name=ex.name,
-            ),
-        )
+        close_execution(ex, status, result, err, now)
+        if ex.invoked_by is not None:
+            parent_arn, op_id = ex.invoked_by
+            child_outcome(self._executions[parent_arn], op_id, ex, now)
 
     # --- timers ------------------------------------------------------------------------------
 
-    def _advance_to_next_timer(self, ex: Execution) -> bool:
+    def _advance(self, ex: Execution) -> bool:
+        """Skip to the next moment something falls due in ``ex``'s family and fire it."""
         with self._lock:
-            if not ex.timers:
+            family = self._family(ex)
+            moments = [m for m in (e.next_due() for e in family) if m is not None]
+            if not moments:
                 return False
-            due = ex.timers[0][0]
-        self.clock.advance_to(due)
+        self.clock.advance_to(min(moments))
         with self._lock:
-            fire_due(ex, self.clock.now())
+            now = self.clock.now()
+            for member in family:
+                fire_due(member, now)
+                member.run_agenda(now)
         return True
 
     # --- the service API ---------------------------------------------------------------------
@@ -387,7 +359,10 @@ class LocalService:
             check_batch(ex.operations, updates)
             now = self.clock.now()
             for update in updates:
-                apply_update(ex, update, now)
+                if update.type is OperationType.CHAINED_INVOKE and update.action is A.START:
+                    self._invokes.start(ex, update, now)
+                else:
+                    apply_update(ex, update, now)
             fire_due(ex, now)
             if crash_after:
                 ex.token = None
@@ -420,8 +395,77 @@ class LocalService:
                 operations=page, next_marker=str(end) if end < len(visible) else None
             )
 
-    # --- applying updates --------------------------------------------------------------------
+    # --- callbacks (SendDurableExecutionCallback*) ---------------------------------------
 
+    def send_callback_success(self, callback_id: str, result: bytes | str | None = None) -> None:
+        """``SendDurableExecutionCallbackSuccess``: the callback succeeds with ``result``.
 
-def _evolve(op: Operation, **changes: Any) -> Operation:
-    return attrs.evolve(op, **changes)
+        ``result`` is the request body (at most 256 KiB); the operation stores it as text.
+
+        Raises:
+            ServiceError: ``InvalidParameterValueException`` (400) for a malformed id or a
+                body too large or not UTF-8; ``ResourceNotFoundException`` (404) for an
+                unknown id; ``CallbackTimeoutException`` (400) once the callback has
+                completed or timed out, or its execution has ended.
+        """
+        with self._lock:
+            check_callback_id(callback_id)
+            text = encode_result(result)
+            ex, state = self._callback(callback_id)
+            succeed_callback(ex, state, text, self.clock.now())
+
+    def send_callback_failure(self, callback_id: str, error: ErrorObject | None = None) -> None:
+        """``SendDurableExecutionCallbackFailure``: the callback fails with ``error``.
+
+        Raises:
+            ServiceError: as :meth:`send_callback_success`.
+        """
+        with self._lock:
+            check_callback_id(callback_id)
+            ex, state = self._callback(callback_id)
+            fail_callback(ex, state, error, self.clock.now())
+
+    def send_callback_heartbeat(self, callback_id: str) -> None:
+        """``SendDurableExecutionCallbackHeartbeat``: restart the heartbeat timeout.
+
+        Raises:
+            ServiceError: as :meth:`send_callback_success`.
+        """
+        with self._lock:
+            check_callback_id(callback_id)
+            ex, state = self._callback(callback_id)
+            heartbeat_callback(ex, state, self.clock.now())
+
+    def script_callbacks(self, arn: str, actions: Iterable[CallbackAction]) -> None:
+        """Have the outside world act on ``arn``'s callbacks, on the virtual clock.
+
+        Each :class:`CallbackAction` applies to the first callback that starts afterwards
+        with a matching name, ``delay_seconds`` after its start (see its documentation).
+        """
+        with self._lock:
+            self.execution(arn).callback_script.extend((a, [False]) for a in actions)
+
+    def _callback(self, callback_id: str) -> tuple[Execution, CallbackState]:
+        for ex in self._executions.values():
+            state = ex.callbacks.get(callback_id)
+            if state is not None:
+                return ex, state
+        raise ServiceError("ResourceNotFoundException", "Callback not found.", status=404)
+
+    # --- chained invokes -----------------------------------------------------------------
+
+    def register_target(self, function_name: str, target: Target) -> None:
+        """Serve chained invokes of ``function_name`` (name or ARN, ``:qualifier`` optional).
+
+        ``target`` is a plain function of the JSON-decoded payload, or a
+        :class:`DurableTarget` run as a child durable execution (see :mod:`.invokes`).
+        """
+        with self._lock:
+            self._invokes.register(function_name, target)
+
+    def _start_child(
+        self, function_name: str, input_payload: str | None, handler: Handler
+    ) -> Execution:
+        arn = self.start_execution(function_name, input_payload)
+        self._handlers[arn] = handler
+        return self._executions[arn]

@@ -1,5 +1,10 @@
 """One execution's state inside the emulator: operations, history, timers, token.
 
+Two kinds of timers: ``timers`` complete the execution's own operations (waits, retry
+delays) and also fire at checkpoints; the ``agenda`` holds what the world outside the
+function does (callback timeouts, scripted callback actions, chained invokes), which the
+engine runs only between invocations.
+
 Example:
     >>> ex = Execution("arn:x/durable-execution/n/abc", "n", "fn", None)
     >>> ex.execution_id, ex.has_pending_work()
@@ -9,7 +14,9 @@ Example:
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -22,7 +29,13 @@ from orchestra.wire.models import (
     OperationType,
 )
 
+if TYPE_CHECKING:
+    from orchestra.service.local.callbacks import CallbackAction, CallbackState
+
 __all__ = ["Execution"]
+
+#: Something the service does at a moment: called with the current time.
+AgendaItem = Callable[[datetime], None]
 
 
 class Execution:
@@ -50,6 +63,19 @@ class Execution:
         self.start_timestamp: datetime | None = None
         self.end_timestamp: datetime | None = None
         self._timer_seq = 0
+        self.agenda: list[tuple[datetime, int, AgendaItem]] = []
+        #: Whether the execution must be invoked (again) before anything else happens.
+        self.wake = True
+        self.failures = 0
+        self.empty_pending = 0
+        #: The callbacks it started, by callback id.
+        self.callbacks: dict[str, CallbackState] = {}
+        #: Scripted outside actions on its callbacks, and which of them were used.
+        self.callback_script: list[tuple[CallbackAction, list[bool]]] = []
+        #: ``(parent ARN, CHAINED_INVOKE op id)`` when a chained invoke started it.
+        self.invoked_by: tuple[str, str] | None = None
+        #: The child executions its chained invokes started.
+        self.child_arns: list[str] = []
 
     @property
     def execution_id(self) -> str:
@@ -99,3 +125,23 @@ class Execution:
         """Start a timer for ``op_id`` (a wait, a retry delay)."""
         self._timer_seq += 1
         heapq.heappush(self.timers, (due, self._timer_seq, op_id))
+
+    def schedule(self, due: datetime, item: AgendaItem) -> None:
+        """Have the service call ``item(now)`` at ``due``, between two invocations."""
+        self._timer_seq += 1
+        heapq.heappush(self.agenda, (due, self._timer_seq, item))
+
+    def next_due(self) -> datetime | None:
+        """The earliest moment a timer or an agenda item falls due (``None``: nothing)."""
+        moments = [queue[0][0] for queue in (self.timers, self.agenda) if queue]
+        return min(moments, default=None)
+
+    def run_agenda(self, now: datetime) -> None:
+        """Call every agenda item due by ``now``, in order (items may schedule more)."""
+        while self.agenda and self.agenda[0][0] <= now:
+            _, _, item = heapq.heappop(self.agenda)
+            item(now)
+
+    def needs_invocation(self) -> bool:
+        """Whether the handler must run now: woken, or an operation changed since."""
+        return self.status is ExecutionStatus.RUNNING and (self.wake or bool(self.dirty))

@@ -32,7 +32,7 @@ from orchestra.wire.models import (
     RetryDetails,
 )
 
-__all__ = ["completion_event", "payload", "update_event"]
+__all__ = ["completion_event", "error", "operation_event", "payload", "update_event"]
 
 _FAMILY = {
     OperationType.STEP: "Step",
@@ -80,6 +80,13 @@ def update_event(update: OperationUpdate, op: Operation, when: datetime) -> Even
                 if op.wait_details
                 else None,
             )
+        elif op.type is OperationType.CALLBACK:
+            options = update.callback_options
+            details = EventDetails(
+                callback_id=op.callback_details.callback_id if op.callback_details else None,
+                timeout=(options.timeout_seconds or None) if options else None,
+                heartbeat_timeout=(options.heartbeat_timeout_seconds or None) if options else None,
+            )
         return _event(f"{family}Started", op, when, details)
     attempt = op.step_details.attempt if op.step_details else None
     if action is OperationAction.SUCCEED:
@@ -115,7 +122,12 @@ def update_event(update: OperationUpdate, op: Operation, when: datetime) -> Even
 
 
 def completion_event(op: Operation, when: datetime, *, duration: int | None = None) -> Event:
-    """The event for a completion the service made itself (a timer fired, a cancel)."""
+    """The event for a completion the service made itself.
+
+    That is a timer fired, a cancel, a callback's outside result or timeout, or a chained
+    invoke's outcome. A callback's or chained invoke's event carries the final state's
+    ``Result`` (when it succeeded) or ``Error`` (otherwise).
+    """
     family = _FAMILY[op.type]
     status = op.status.value
     suffix = {
@@ -125,4 +137,17 @@ def completion_event(op: Operation, when: datetime, *, duration: int | None = No
         "TIMED_OUT": "TimedOut",
         "STOPPED": "Stopped",
     }[status]
-    return _event(f"{family}{suffix}", op, when, EventDetails(duration=duration))
+    details = EventDetails(duration=duration)
+    outcome = op.callback_details or op.chained_invoke_details
+    if op.type in (OperationType.CALLBACK, OperationType.CHAINED_INVOKE) and outcome is not None:
+        details = (
+            EventDetails(result=payload(outcome.result))
+            if status == "SUCCEEDED"
+            else EventDetails(error=error(outcome.error))
+        )
+    return _event(f"{family}{suffix}", op, when, details)
+
+
+def operation_event(kind: str, op: Operation, when: datetime, details: EventDetails) -> Event:
+    """An event of type ``kind`` about ``op`` (for the service's own processors)."""
+    return _event(kind, op, when, details)

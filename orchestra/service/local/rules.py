@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from orchestra.service.api import ServiceError
+from orchestra.service.local.invokes import check_tenant_id, parse_function_name
 from orchestra.wire.converter import to_wire
 from orchestra.wire.models import (
     Operation,
@@ -123,9 +124,16 @@ def _check_shape(update: OperationUpdate) -> None:
         options_w = update.wait_options
         if options_w is None or not options_w.wait_seconds or options_w.wait_seconds < 1:
             raise _reject("Invalid WaitOptions for the given action.")
+    if update.type is OperationType.CALLBACK and update.callback_options is not None:
+        options_c = update.callback_options
+        for seconds in (options_c.timeout_seconds, options_c.heartbeat_timeout_seconds):
+            if seconds is not None and (not isinstance(seconds, int) or seconds < 0):
+                raise _reject("Invalid CallbackOptions for the given action.")
     if update.type is OperationType.CHAINED_INVOKE:
         if update.chained_invoke_options is None:
             raise _reject("Update for CHAINED_INVOKE operation requires ChainedInvokeOptions.")
+        parse_function_name(update.chained_invoke_options.function_name)
+        check_tenant_id(update.chained_invoke_options.tenant_id)
         if update.payload is not None and len(update.payload.encode()) > MAX_INVOKE_PAYLOAD_BYTES:
             raise _reject("CHAINED_INVOKE payload must be at most 1 MiB.")
 

@@ -15,18 +15,16 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import heapq
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
+from orchestra.service.local.callbacks import open_callback
 from orchestra.service.local.execution import Execution
 from orchestra.service.local.history import completion_event, update_event
 from orchestra.wire.models import (
-    CallbackDetails,
     ContextDetails,
     ExecutionStatus,
     Operation,
@@ -133,10 +131,8 @@ def _transition(ex: Execution, op: Operation, update: OperationUpdate, now: date
             context_details=ContextDetails(error=update.error),
         )
     if op.type is OperationType.CALLBACK:
-        callback_id = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode()
-        callback_id = callback_id.replace("-", "+").replace("_", "/")
-        return _evolve(op, callback_details=CallbackDetails(callback_id=callback_id))
-    return op  # CHAINED_INVOKE START: started; completed by the invoke engine
+        return open_callback(ex, op, update.callback_options, now)
+    return op  # CHAINED_INVOKE START: the engine's invokes module handles it
 
 
 def fire_due(ex: Execution, now: datetime) -> None:
