@@ -71,6 +71,17 @@ class WaitDecision:
     stop: bool
     delay_seconds: int = 0
 
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.stop, bool):
+            raise ValidationError(f"WaitDecision: stop must be a bool, got {self.stop!r}")
+        delay = self.delay_seconds
+        if isinstance(delay, bool) or not isinstance(delay, int):
+            raise ValidationError(
+                f"WaitDecision: delay_seconds must be a whole number of seconds, got {delay!r}"
+            )
+        if not self.stop:
+            check_service_duration(Duration(max(delay, 0)), "WaitDecision delay")
+
     @classmethod
     def done(cls) -> WaitDecision:
         """Stop polling: the condition is met."""
