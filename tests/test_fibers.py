@@ -325,3 +325,62 @@ def test_with_nothing_else_in_flight_a_timer_suspends_instead_of_polling():
     m.handle(Acknowledged((start.ack,)))  # type: ignore[arg-type]
     assert m.run(now_ms=10_000) == []
     assert m.outcome == Suspended()
+
+
+# --- parked on the service (callbacks, invokes) ----------------------------------------------
+
+
+def callback_started(op_id: str, status: OperationStatus, **details: Any) -> Operation:
+    from orchestra.wire.models import CallbackDetails
+
+    return Operation(
+        id=op_id,
+        type=OperationType.CALLBACK,
+        status=status,
+        sub_type="Callback",
+        name="cb",
+        callback_details=CallbackDetails(callback_id="cb-1", **details),
+    )
+
+
+def test_an_awaited_callback_parks_on_the_service_and_the_invocation_suspends():
+    from orchestra import Callback
+
+    def workflow() -> Generator[Any, Any, Any]:
+        handle = yield Callback(name="cb")
+        return (yield handle)
+
+    m = new_machine(workflow)
+    [start] = checkpoints(m.run())
+    op_id = start.update.id  # type: ignore[union-attr]
+    m.handle(Acknowledged((start.ack,), (callback_started(op_id, OperationStatus.STARTED),)))  # type: ignore[arg-type]
+    assert m.run() == []
+    assert m.outcome == Suspended()
+
+
+def test_a_callback_completed_while_another_branch_runs_resumes_in_the_invocation(
+    branches_op: None,
+):
+    from orchestra import Callback
+
+    def waiter() -> Generator[Any, Any, Any]:
+        handle = yield Callback(name="cb")
+        return (yield handle)
+
+    m = new_machine(lambda: (yield Branches((waiter, branch_step(4)), virtual=False)))
+    commands = m.run()
+    start = next(c for c in checkpoints(commands) if c.sync)
+    op_id = start.update.id  # type: ignore[union-attr]
+    m.handle(Acknowledged((start.ack,), (callback_started(op_id, OperationStatus.STARTED),)))  # type: ignore[arg-type]
+    assert m.run() == []
+    waiting = m.fibers()[1]
+    assert waiting.state is FiberState.ON_SERVICE
+    assert m.next_wakeup_ms is None  # nothing to poll for: the service tells us
+    # the other branch's step finishes; its checkpoint's answer carries the completed callback
+    [run] = step_runs(commands)
+    m.handle(StepFinished(run.op_id, 8))
+    [succeed] = [c for c in checkpoints(m.run()) if c.sync]
+    done = callback_started(op_id, OperationStatus.SUCCEEDED, result='"approved"')
+    m.handle(Acknowledged((succeed.ack,), (done,)))  # type: ignore[arg-type]
+    m.run()
+    assert m.outcome == Succeeded('["approved",8]')
