@@ -433,3 +433,32 @@ def test_a_heartbeat_timeout_longer_than_the_timeout_is_accepted_the_timeout_fir
     op = service.execution(arn).operations["cb"]
     assert op.callback_details.error.error_type == "Callback.Timeout"
     assert round((op.end_timestamp - op.start_timestamp).total_seconds()) == 10
+
+
+# --- the runner's helpers (with the SDK's WaitForCallback) -------------------------------------
+
+
+def test_runner_helpers_answer_callbacks_by_name_and_resume():
+    from orchestra import WaitForCallback
+    from orchestra.testing import LocalRunner
+
+    def hand_over(callback_id: str) -> None:
+        pass
+
+    def workflow():
+        try:
+            return (yield WaitForCallback(hand_over, name="approval"))
+        except Exception as exc:
+            return f"failed: {exc}"
+
+    runner = LocalRunner(workflow)
+    run = runner.run()
+    (pending,) = run.pending_callbacks()
+    assert run.status == "RUNNING" and pending.callback_id == run.callback_id(pending.name)
+    runner.heartbeat_callback(run, pending.name)
+    runner.fail_callback(run, pending.callback_id, ErrorObject(error_message="no"))
+    with pytest.raises(ServiceError, match="CallbackTimeoutException"):
+        runner.succeed_callback(run, pending.name, "late")
+    done = runner.resume(run)
+    assert done.status == "SUCCEEDED" and "no" in done.result
+    assert done.pending_callbacks() == []
