@@ -1,7 +1,6 @@
 """Run the official conformance requirements against orchestra on the local emulator.
 
-Every YAML requirement of the ``step``, ``wait`` and ``child`` suites in the conformance
-directory (``$ORCHESTRA_CONFORMANCE_DIR``, else ``<repo>/../shared/conformance``; see
+Every YAML requirement of the suites in :data:`SUITES` in the conformance directory (``$ORCHESTRA_CONFORMANCE_DIR``, else ``<repo>/../shared/conformance``; see
 ``locate.py``: without it these tests are skipped, or fail under
 ``ORCHESTRA_REQUIRE_CONFORMANCE=1``) is one case, ``test_requirement[<suite>/<id>]``, so that
 ``pytest tests/conformance -k step/`` selects a suite. A case runs the workflow written for
@@ -9,6 +8,12 @@ the requirement (``handlers``) on :class:`orchestra.testing.LocalRunner` and val
 the official runner does (``shared/spec/conformance-suite.md`` §1): the history first, then
 the status and result, then the log records. The records of the ``orchestra.workflow``
 loggers that carry the execution's ARN stand in for CloudWatch.
+
+``AsyncInvoke`` requirements need no polling here: the emulator runs the execution on its
+virtual clock until it ends or waits for the outside world, and the requirement's
+``CallbackActions`` (§1.6) are handed to it as scripted callback actions (``actions.py``), each
+applied ``Delay`` virtual seconds after its callback starts (or after the heartbeat before
+it). The invoke targets the handlers register (``handlers.TARGETS``) serve chained invokes.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from handlers import HANDLERS
+from actions import callback_actions
+from handlers import HANDLERS, TARGETS
 from locate import find_conformance_dir, require_conformance_dir
 from matching import (
     Bindings,
@@ -37,7 +43,7 @@ from matching import (
 
 from orchestra.testing import LocalRunner, RunResult
 
-SUITES = ("step", "wait", "child")
+SUITES = ("step", "wait", "child", "callback", "invoke", "wait_for_condition", "wait_for_callback")
 
 #: Requirements that cannot run locally: ``"<suite>/<id>"`` -> reason (strict xfail).
 XFAIL: dict[str, str] = {}
@@ -162,8 +168,11 @@ def test_requirement(key: str, path: Path | None) -> None:
     execution_input = None if raw_input in (None, "") else bindings.substitute(raw_input)
     json.dumps(execution_input)  # the payload must be JSON, as for lambda.invoke
 
+    actions = callback_actions(req.get("CallbackActions"), bindings)
+
     with _capture_logs() as capture:
-        run = LocalRunner(workflow).run(input=execution_input)
+        runner = LocalRunner(workflow, targets=TARGETS, callbacks=actions)
+        run = runner.run(input=execution_input)
     events = run.history_dicts()
     logs = _log_lines(capture, run.arn)
 
