@@ -39,11 +39,11 @@ import attrs
 from orchestra.config import Duration, RetryPolicy, as_duration, check_service_duration
 from orchestra.errors import ValidationError, describe_value
 from orchestra.ops import (
-    MAX_NAME_LENGTH,
     Op,
     check_kwargs,
     check_name,
     check_serde,
+    default_name,
     is_generator_function,
     op_label,
 )
@@ -234,10 +234,7 @@ class WaitForCallback(Op[T]):
                 "WaitForCallback needs a plain function as submitter (it runs as a step with "
                 f"the callback id as first argument), got {describe_value(submitter)}"
             )
-        given = check_name(name, "WaitForCallback")
-        if given is None:
-            default = getattr(submitter, "__name__", None)
-            given = check_name(default[:MAX_NAME_LENGTH], "WaitForCallback") if default else None
+        given = check_name(name, "WaitForCallback") or default_name(submitter, "WaitForCallback")
         what = op_label("WaitForCallback", given)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ValidationError(

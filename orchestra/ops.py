@@ -97,8 +97,17 @@ def is_generator_function(fn: object) -> bool:
 
 
 def default_name(fn: Callable[..., Any], what: str) -> str | None:
+    """The name an operation gets from its function: ``fn.__name__``.
+
+    A name Python made up (``<lambda>``, ``<genexpr>``) says nothing, so the operation gets
+    none, as in the reference SDK.
+
+    Example:
+        >>> default_name(len, "Step"), default_name(lambda: 1, "Step")
+        ('len', None)
+    """
     name = getattr(fn, "__name__", None)
-    if not isinstance(name, str):
+    if not isinstance(name, str) or name.startswith("<"):
         return None
     return check_name(name[:MAX_NAME_LENGTH], what)
 

@@ -615,3 +615,9 @@ def test_a_failed_callback_error_base_class_is_catchable():
     assert issubclass(CallbackTimeoutError, CallbackError)
     assert issubclass(CallbackExternalError, CallbackError)
     assert issubclass(CallbackSubmitterError, CallbackError)
+
+
+def test_a_lambda_gives_no_name_as_in_the_reference():
+    assert WaitForCallback(lambda callback_id: None).name is None
+    assert Step(lambda: 1).name is None
+    assert WaitForCallback(remember).name == "remember"
