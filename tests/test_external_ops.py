@@ -621,3 +621,44 @@ def test_a_lambda_gives_no_name_as_in_the_reference():
     assert WaitForCallback(lambda callback_id: None).name is None
     assert Step(lambda: 1).name is None
     assert WaitForCallback(remember).name == "remember"
+
+
+def test_wait_for_callback_keeps_the_external_errors_data():
+    def workflow() -> Generator[Any, Any, Any]:
+        try:
+            yield WaitForCallback(remember, name="approval")
+        except CallbackExternalError as err:
+            return [err.error_type, err.message, err.data]
+        return "not raised"
+
+    runner = LocalRunner(workflow)
+    arn, callback_id = started(runner, None)
+    runner.service.send_callback_failure(callback_id, ErrorObject("no", "Rejected", '{"by": 7}'))
+    status, ex = finish(runner, arn)
+    assert status == "SUCCEEDED", ex.error
+    assert json.loads(ex.result) == ["Rejected", "no", '{"by": 7}']
+
+
+class StrictInt:
+    def serialize(self, value: Any) -> str:
+        return str(value)
+
+    def deserialize(self, data: str) -> Any:
+        return int(data)
+
+
+def test_a_callback_body_the_serde_cannot_decode_is_a_catchable_callback_error():
+    def workflow() -> Generator[Any, Any, Any]:
+        handle = yield Callback(name="count", serde=StrictInt())
+        yield Step(remember, handle.callback_id)
+        try:
+            return (yield handle)
+        except CallbackError as err:
+            return f"bad body: {type(err).__name__}"
+
+    runner = LocalRunner(workflow)
+    arn, callback_id = started(runner, None)
+    runner.service.send_callback_success(callback_id, "forty-two")
+    status, ex = finish(runner, arn)
+    assert status == "SUCCEEDED", ex.error
+    assert json.loads(ex.result) == "bad body: CallbackError"

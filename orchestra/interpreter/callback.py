@@ -120,7 +120,15 @@ def read_result(
         if result is None:
             return None, None
         if serde is not None:
-            return decode(serde, result, op_id, name), None
+            try:
+                return decode(serde, result, op_id, name), None
+            except ExecutionFailure as failure:  # the body came from outside: catchable
+                return None, CallbackError(
+                    f"the result sent to {label(op_id, name)} could not be decoded: "
+                    f"{failure.error}",
+                    operation_id=op_id,
+                    name=name,
+                )
         return _json_or_raw(result), None
     error = details.error if details else None
     if recorded.status is _TIMED_OUT:
@@ -212,6 +220,8 @@ def _translate(error: ChildContextError) -> OperationError:
         cause = error.__cause__
         if isinstance(cause, cls):  # rebuilt from the checkpoint, external type and all
             cause.operation_id, cause.name = error.operation_id, error.name
+            if cause.data is None:
+                cause.data = error.data  # the context's error object keeps the data
             return cause
         return _again(cls, error, error.error_type)
     if error.error_type == StepError.__name__:  # the submitter gave up
