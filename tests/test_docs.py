@@ -34,7 +34,16 @@ EXAMPLES = examples()
 
 def test_every_page_has_runnable_examples():
     pages = {key.split("#")[0] for key, reason, _ in EXAMPLES if reason is None}
-    assert {"README.md", "determinism.md", "testing.md", "getting-started.md"} <= pages
+    assert {
+        "README.md",
+        "determinism.md",
+        "testing.md",
+        "getting-started.md",
+        "callbacks.md",
+        "invoke.md",
+        "wait-for-condition.md",
+        "replay-safe-helpers.md",
+    } <= pages
 
 
 @pytest.mark.parametrize(

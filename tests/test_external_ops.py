@@ -662,3 +662,16 @@ def test_a_callback_body_the_serde_cannot_decode_is_a_catchable_callback_error()
     status, ex = finish(runner, arn)
     assert status == "SUCCEEDED", ex.error
     assert json.loads(ex.result) == "bad body: CallbackError"
+
+
+def test_the_runner_can_stop_before_a_callback_timeout_to_answer_by_hand():
+    def workflow() -> Generator[Any, Any, Any]:
+        return (yield WaitForCallback(remember, name="approval", timeout=Duration.hours(1)))
+
+    runner = LocalRunner(workflow)
+    run = runner.run(max_invocations=1)
+    assert run.status == "RUNNING"
+    runner.succeed_callback(run, "approval create callback id", "ok")
+    assert runner.resume(run).result == "ok"
+    with pytest.raises(ValueError, match="max_invocations"):
+        runner.run(max_invocations=0)

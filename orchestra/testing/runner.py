@@ -226,6 +226,7 @@ class LocalRunner:
         crash_at: Iterable[int] = (),
         raw_input: str | None = None,
         callbacks: Iterable[CallbackAction] = (),
+        max_invocations: int | None = None,
     ) -> RunResult:
         """Start an execution with ``input`` and drive it until it ends or waits.
 
@@ -237,6 +238,9 @@ class LocalRunner:
             raw_input: the input payload text as is, instead of ``input``.
             callbacks: outside actions on this execution's callbacks, on the virtual
                 clock, after those given to the runner (see :class:`CallbackAction`).
+            max_invocations: stop after this many invocations, even if a timer is due
+                (``1``: stop at the first suspension, e.g. to answer a callback that has a
+                timeout by hand, then :meth:`resume`).
         """
         payload = raw_input if raw_input is not None else json.dumps(input)
         arn = self.service.start_execution(self.function_name, payload, name=name)
@@ -245,12 +249,30 @@ class LocalRunner:
         for crash in self.world.crashes if self.world is not None else ():
             self.service.crash_at(arn, crash.checkpoint, after=crash.after)
         self.service.script_callbacks(arn, (*self.callbacks, *callbacks))
-        return self.resume(arn)
+        return self.resume(arn, max_invocations=max_invocations)
 
-    def resume(self, run_or_arn: RunResult | str) -> RunResult:
-        """Drive an execution further (after callbacks were sent) until it ends or waits."""
+    def resume(
+        self, run_or_arn: RunResult | str, *, max_invocations: int | None = None
+    ) -> RunResult:
+        """Drive an execution further (after callbacks were sent) until it ends or waits.
+
+        Args:
+            run_or_arn: the execution.
+            max_invocations: stop after this many more invocations (see :meth:`run`).
+        """
         arn = _arn(run_or_arn)
-        status = self.service.run(arn, self.handler)
+        if max_invocations is not None and (
+            isinstance(max_invocations, bool)
+            or not isinstance(max_invocations, int)
+            or max_invocations < 1
+        ):
+            raise ValueError(
+                f"max_invocations must be a whole number >= 1, got {max_invocations!r}"
+            )
+        if max_invocations is None:
+            status = self.service.run(arn, self.handler)
+        else:
+            status = self.service.run(arn, self.handler, max_invocations=max_invocations)
         ex = self.service.execution(arn)
         return RunResult(
             arn=arn,
