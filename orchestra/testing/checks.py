@@ -19,6 +19,12 @@ state the service held along the way, and checks:
 It also runs a :class:`~orchestra.testing.guard.DeterminismGuard` and fails on clock,
 random or uuid calls from workflow code, and on any checkpoint the service rejected.
 
+The world's callback outcomes and invoke results are played by the emulator (its scripted
+callback actions and registered targets), in the reference run and in every interleaving.
+A run left waiting for a callback nothing will complete (no answer in the world, no
+timeout) raises :class:`~orchestra.testing.world.UnansweredCallbackError`. Replays see the
+run's own execution ARN, so ``Uuid()`` values replay as they were recorded.
+
 Replaying every recorded state costs time quadratic in the length of the run, so by default
 at most ``max_prefixes`` (64) states are replayed: the first and last few, the states on
 either side of each invocation boundary (where a real replay starts: after a wait, a retry
@@ -57,7 +63,7 @@ from orchestra.service.local.engine import Execution, LocalService
 from orchestra.testing.guard import DeterminismGuard
 from orchestra.testing.probe import ProbeResult, Yielded, probe
 from orchestra.testing.runner import LocalRunner, RunResult
-from orchestra.testing.world import CrashPoint, World
+from orchestra.testing.world import CrashPoint, UnansweredCallbackError, World
 from orchestra.wire.models import (
     CheckpointResponse,
     Operation,
@@ -72,6 +78,7 @@ __all__ = [
     "CrashPoint",
     "DeterminismError",
     "DeterminismReport",
+    "UnansweredCallbackError",
     "World",
     "check_replay_determinism",
     "choose_prefixes",
@@ -111,7 +118,11 @@ class DeterminismReport:
 
 
 class _SnapshottingService(LocalService):
-    """The emulator, remembering every state it held and every update it accepted."""
+    """The emulator, remembering every state the checked execution went through.
+
+    Only the first execution started (the workflow's) is recorded, not the child
+    executions its chained invokes may start on the same emulator.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,6 +130,22 @@ class _SnapshottingService(LocalService):
         self.updates: list[OperationUpdate] = []
         #: The index in ``snapshots`` of the state each invocation started from.
         self.invocation_starts: list[int] = []
+        self.root_arn: str | None = None
+
+    def start_execution(
+        self,
+        function_name: str,
+        input_payload: str | None,
+        *,
+        name: str | None = None,
+        execution_timeout: int = 86_400,
+    ) -> str:
+        arn = super().start_execution(
+            function_name, input_payload, name=name, execution_timeout=execution_timeout
+        )
+        if self.root_arn is None:
+            self.root_arn = arn
+        return arn
 
     def _snapshot(self, ex: Execution) -> None:
         state = tuple(ex.visible_operations())
@@ -128,6 +155,8 @@ class _SnapshottingService(LocalService):
     def checkpoint(
         self, arn: str, token: str, updates: Sequence[OperationUpdate]
     ) -> CheckpointResponse:
+        if arn != self.root_arn:
+            return super().checkpoint(arn, token, updates)
         self.updates.extend(updates)  # sent, even if a crash then loses the answer
         try:
             return super().checkpoint(arn, token, updates)
@@ -135,8 +164,36 @@ class _SnapshottingService(LocalService):
             self._snapshot(self.execution(arn))
 
     def before_invoke(self, ex: Execution) -> None:
+        if ex.arn != self.root_arn:
+            return
         self._snapshot(ex)
         self.invocation_starts.append(len(self.snapshots) - 1)
+
+
+def _runner(workflow: Callable[..., Any], world: World, **options: Any) -> LocalRunner:
+    """A runner that plays ``world``: its failures and crashes, callbacks and invokes."""
+    return LocalRunner(
+        workflow,
+        world=world,
+        callbacks=world.callback_actions(),
+        targets=world.invoke_targets(),
+        **options,
+    )
+
+
+def _check_answered(run: RunResult, world: World) -> None:
+    """Refuse a run left waiting for callbacks nothing will complete."""
+    if run.status != "RUNNING":
+        return
+    pending = run.pending_callbacks()
+    names = ", ".join(repr(p.name) for p in pending) or "(none started)"
+    raise UnansweredCallbackError(
+        f"the run waits for the outside: callback(s) {names} are still open and nothing "
+        "will complete them. The world gives them no answer, or only silence "
+        "(CallbackOutcome.timeout()), and they have no timeout that could expire. Give "
+        "World(callbacks={name: CallbackOutcome...}) or World(default_callback=...) an "
+        "answer for them, or give the callbacks a timeout."
+    )
 
 
 def _update_key(update: OperationUpdate) -> tuple[Any, ...]:
@@ -174,6 +231,8 @@ def check_replay_determinism(
     Raises:
         DeterminismError: a property was broken (with ``raise_on_violation``).
         ValueError: ``max_prefixes`` is less than 1.
+        UnansweredCallbackError: the run (or an interleaving) was left waiting for a
+            callback that the world does not answer and that has no timeout.
 
     Example:
         >>> from orchestra import Step
@@ -192,8 +251,10 @@ def check_replay_determinism(
     world = world or World()
     service = _SnapshottingService()
     guard = DeterminismGuard()
-    runner = LocalRunner(workflow, service=service, world=world, guard=guard)
+    runner = _runner(workflow, world, service=service, guard=guard)
     run = runner.run(input)
+    _check_answered(run, world)
+    arn = run.arn
     violations: list[str] = [str(v) for v in dict.fromkeys(guard.violations)]
     if run.error is not None and run.error.error_type == _NON_DETERMINISTIC:
         violations.append(f"the run itself failed: {run.error.error_message}")
@@ -211,7 +272,7 @@ def check_replay_determinism(
     for index in chosen:
         checked.setdefault(states[index], index)  # a state met twice is replayed once
     for state, index in checked.items():
-        violations.extend(_check_prefix(workflow, input, state, index, trace, known_updates))
+        violations.extend(_check_prefix(workflow, input, state, index, trace, known_updates, arn))
 
     assert runner.executor is not None
     amo_attempts = Counter(
@@ -227,7 +288,8 @@ def check_replay_determinism(
 
     for i in range(1, interleavings):
         other = attrs.evolve(world, seed=world.seed + i, max_delay_ms=max(world.max_delay_ms, 3))
-        again = LocalRunner(workflow, world=other).run(input)
+        again = _runner(workflow, other).run(input)
+        _check_answered(again, other)
         if (again.status, again.result_json) != (run.status, run.result_json):
             violations.append(
                 f"another interleaving (seed {other.seed}) ended {again.status} with "
@@ -236,9 +298,9 @@ def check_replay_determinism(
 
     mutations = 0
     if mutate:
-        for description, mutated in _mutations(workflow, input, final_state):
+        for description, mutated in _mutations(workflow, input, final_state, arn):
             mutations += 1
-            outcome = probe(workflow, input, mutated).outcome
+            outcome = probe(workflow, input, mutated, execution_arn=arn).outcome
             if not _is_non_deterministic(outcome):
                 violations.append(f"a mutated history was replayed silently: {description}")
 
@@ -312,10 +374,11 @@ def _check_prefix(
     index: int,
     trace: dict[str, tuple[OperationType, str | None, str | None]],
     known_updates: set[tuple[Any, ...]],
+    arn: str,
 ) -> list[str]:
     where = f"history prefix #{index} ({len(state)} operations)"
-    first = probe(workflow, input_value, state)
-    second = probe(workflow, input_value, state)
+    first = probe(workflow, input_value, state, execution_arn=arn)
+    second = probe(workflow, input_value, state, execution_arn=arn)
     found: list[str] = []
     if first != second:
         differs = _difference(first, second)
@@ -386,10 +449,10 @@ def _label(y: Yielded) -> str:
 
 
 def _mutations(
-    workflow: Callable[..., Any], input_value: Any, state: tuple[Operation, ...]
+    workflow: Callable[..., Any], input_value: Any, state: tuple[Operation, ...], arn: str
 ) -> list[tuple[str, list[Operation]]]:
     """Detectable mutations of ``state``: each must make the replay non-deterministic."""
-    replay: ProbeResult = probe(workflow, input_value, state)
+    replay: ProbeResult = probe(workflow, input_value, state, execution_arn=arn)
     by_id = {op.id: op for op in state}
     reached = [y for y in replay.yields if y.op_id in by_id]
     out: list[tuple[str, list[Operation]]] = []

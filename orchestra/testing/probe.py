@@ -2,9 +2,11 @@
 
 The probe drives the pure interpreter with no threads and no service: every synchronous
 checkpoint is acknowledged at once (the service accepted it, nothing else changed) and no
-step is executed. It stops when the workflow finishes or waits for a step. What it records
-(the operations yielded, the updates and step runs it asks for, the outcome) is what
-replaying that history would do, which the determinism checks compare.
+step is executed. A callback it starts gets a placeholder callback id, as the service
+would mint one; nothing completes it, so awaiting it parks, as does a chained invoke or a
+condition's next poll. It stops when the workflow finishes, suspends or waits for a step.
+What it records (the operations yielded, the updates and step runs it asks for, the
+outcome) is what replaying that history would do, which the determinism checks compare.
 
 Example:
     >>> from orchestra import Step
@@ -15,6 +17,12 @@ Example:
     (['abs'], ['START'])
     >>> result.runs[0].op_id == result.yields[0].op_id
     True
+    >>> from orchestra import Callback
+    >>> def approval():
+    ...     handle = yield Callback(name="ok")
+    ...     return (yield handle)
+    >>> probe(approval, None, []).outcome  # started, then parked on the await
+    Suspended()
 """
 
 from __future__ import annotations
@@ -28,9 +36,19 @@ from orchestra.interpreter.commands import Checkpoint, Outcome, RunStep
 from orchestra.interpreter.history import HistoryIndex
 from orchestra.interpreter.machine import Machine
 from orchestra.ops import Child, Op
-from orchestra.wire.models import Operation, OperationType, OperationUpdate
+from orchestra.wire.models import (
+    CallbackDetails,
+    Operation,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+)
 
-__all__ = ["ProbeResult", "StepRun", "Yielded", "probe", "visible"]
+__all__ = ["PROBE_CALLBACK_ID", "ProbeResult", "StepRun", "Yielded", "probe", "visible"]
+
+#: The placeholder callback id of a callback the probe starts (the service mints real ones).
+PROBE_CALLBACK_ID = "cHJvYmU"
 
 MAX_ROUNDS = 100_000
 
@@ -131,6 +149,7 @@ def probe(
     )
     updates: list[OperationUpdate] = []
     runs: list[StepRun] = []
+    started: list[Operation] = []  # callbacks the service would hand back with their ids
     for _ in range(MAX_ROUNDS):
         commands = machine.run()
         acks: list[int] = []
@@ -138,11 +157,31 @@ def probe(
             if isinstance(command, Checkpoint):
                 if command.update is not None:
                     updates.append(command.update)
+                    if _starts_callback(command.update):
+                        started.append(_started_callback(command.update))
                 if command.ack is not None:
                     acks.append(command.ack)
             elif isinstance(command, RunStep):
                 runs.append(StepRun(command.op_id, command.attempt, command.at_most_once))
         if machine.outcome is not None or not acks:
             break
-        machine.acknowledged(acks, [])
+        machine.acknowledged(acks, started)
+        started = []
     return ProbeResult(tuple(yields), tuple(updates), tuple(runs), machine.outcome)
+
+
+def _starts_callback(update: OperationUpdate) -> bool:
+    return update.type is OperationType.CALLBACK and update.action is OperationAction.START
+
+
+def _started_callback(update: OperationUpdate) -> Operation:
+    """The STARTED callback the service returns for ``update``, with a placeholder id."""
+    return Operation(
+        id=update.id,
+        type=OperationType.CALLBACK,
+        status=OperationStatus.STARTED,
+        parent_id=update.parent_id,
+        name=update.name,
+        sub_type=update.sub_type,
+        callback_details=CallbackDetails(callback_id=PROBE_CALLBACK_ID),
+    )

@@ -190,6 +190,7 @@ class Replayer:
         *,
         input: Any = _UNSET,
         raise_on_mismatch: bool = True,
+        execution_arn: str | None = None,
     ) -> ReplayResult:
         """Replay ``history`` (events, a state export, or a RunResult) against the code.
 
@@ -207,6 +208,10 @@ class Replayer:
             input: the execution input; required when the history does not carry it, and
                 used instead of the recorded one when given.
             raise_on_mismatch: raise :class:`ReplayMismatch` with the diff on a mismatch.
+            execution_arn: the execution's ARN, from which ``Uuid()`` values derive (a
+                :class:`~orchestra.testing.RunResult` gives its own). A history does not
+                carry it; pass it when the operations the workflow yields depend on a
+                uuid's value (say, a step named after one).
 
         Raises:
             MissingInputError: the history does not carry the input and ``input`` was not
@@ -228,6 +233,7 @@ class Replayer:
             True
         """
         payload, operations = _normalise(history)
+        arn = execution_arn or _arn_of(history)
         if input is not _UNSET:
             value = input
         elif payload is not None:
@@ -242,7 +248,7 @@ class Replayer:
                 "(--include-execution-data / IncludeExecutionData=True)."
             )
         state = visible(op for op in operations if op.type is not OperationType.EXECUTION)
-        result = probe(self.workflow, value, state)
+        result = probe(self.workflow, value, state, execution_arn=arn)
         by_id = {op.id: op for op in state}
         lines: list[str] = []
         first_bad: str | None = None
@@ -273,6 +279,12 @@ class Replayer:
         if not ok and raise_on_mismatch:
             raise ReplayMismatch(f"{error}\n{diff}")
         return replay
+
+
+def _arn_of(history: Any) -> str:
+    from orchestra.testing.runner import RunResult
+
+    return history.arn if isinstance(history, RunResult) else "arn:orchestra:replay"
 
 
 def _normalise(history: Any) -> tuple[str | None, list[Operation]]:
