@@ -3,7 +3,9 @@
 A :class:`Program` is a tiny workflow language: a body of statements and a :class:`Return`
 that combines what the body collected. Programs are frozen attrs values, so hypothesis
 generates and shrinks them (:func:`programs`), and :func:`compile_program` turns one into a
-generator function that yields real ``Step``, ``Wait`` and ``Child`` descriptors.
+generator function that yields real ``Step``, ``Wait``, ``Child``, ``Callback`` (and its
+await), ``WaitForCallback``, ``Invoke``, ``WaitForCondition``, ``Uuid``, ``Patched`` and
+``Now`` descriptors.
 
 What a body collects, in order:
 
@@ -14,7 +16,20 @@ What a body collects, in order:
   ``OperationError`` (a step that exhausted its retries, a failed child context), a record
   of the error and then what the handler collected;
 * a :class:`Raise` raises :class:`ProgramError`: it fails the enclosing child context
-  (or the execution), and it is not caught by a ``Try`` directly.
+  (or the execution), and it is not caught by a ``Try`` directly;
+* a :class:`Callback` creates a callback, runs its body, then (when ``awaited``) collects
+  the callback's result, or raises its ``CallbackError`` at the await;
+* a :class:`WaitForCallback` collects the callback's result (its submitter is a step named
+  ``"<name> submitter"``, which a world can fail);
+* an :class:`Invoke` collects what the invoked function returned (raises ``InvokeError``);
+* a :class:`Condition` polls a counter from 0 until it reaches ``until`` and collects it
+  (raises ``WaitForConditionError`` when ``max_attempts`` polls are not enough, or when
+  the world fails the first poll);
+* a :class:`Marker` collects ``36`` (the length of a ``Uuid``), ``True`` (``Patched``) or
+  nothing (``Now``): their values differ between executions, not their shape.
+
+Callbacks are answered, and invoked functions played, by the run's
+:class:`~orchestra.testing.World` (see :func:`callback_names`, :data:`FUNCTIONS`).
 
 Every operation gets a unique, printable-ASCII name of at most 256 characters, so that a
 :class:`~orchestra.testing.World` can fail a given step's attempts by name.
@@ -22,6 +37,8 @@ Every operation gets a unique, printable-ASCII name of at most 256 characters, s
 
 from __future__ import annotations
 
+import functools
+import operator
 import string
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Literal
@@ -29,12 +46,22 @@ from typing import Any, Literal
 import attrs
 from hypothesis import strategies as st
 
+import orchestra
 from orchestra import ops
 from orchestra.config import Duration, RetryPolicy, StepSemantics
 from orchestra.errors import OperationError
 
 __all__ = [
+    "FUNCTIONS",
+    "Callback",
     "Child",
+    "Condition",
+    "Invoke",
+    "Marker",
+    "WaitForCallback",
+    "callback_names",
+    "callbacks_of",
+    "condition_names",
     "Program",
     "ProgramError",
     "Raise",
@@ -69,6 +96,20 @@ def tag(value: int) -> str:
 
 
 STEP_FUNCTIONS: dict[str, Callable[[int], Any]] = {"echo": echo, "tag": tag}
+
+
+def submit(callback_id: str, value: int) -> None:
+    """A WaitForCallback submitter: hands the id over (to nobody: the world answers)."""
+
+
+def count(state: int) -> int:
+    """A WaitForCondition check: one more poll."""
+    return state + 1
+
+
+#: The functions an :class:`Invoke` may call; a world plays the first two, ``missing`` is
+#: never registered (the invoke fails with ``ResourceNotFoundException``).
+FUNCTIONS = ("pricing", "billing", "missing")
 
 
 # --- the language --------------------------------------------------------------------------
@@ -127,7 +168,52 @@ class Child:
     virtual: bool = False
 
 
-Statement = Step | Wait | Child | Try | Raise
+@attrs.frozen
+class Callback:
+    """``handle = yield Callback(...)``, the body, then ``yield handle`` when awaited."""
+
+    name: str
+    timeout: int = 0
+    heartbeat: int = 0
+    body: tuple[Statement, ...] = ()
+    awaited: bool = True
+
+
+@attrs.frozen
+class WaitForCallback:
+    name: str
+    timeout: int = 0
+    heartbeat: int = 0
+    max_attempts: int = 1
+    value: int = 0
+
+
+@attrs.frozen
+class Invoke:
+    name: str
+    function: str = "pricing"
+    value: int = 0
+
+
+@attrs.frozen
+class Condition:
+    """Poll ``count`` from 0 while the state is below ``until``, at most ``max_attempts``."""
+
+    name: str
+    until: int = 1
+    max_attempts: int = 3
+    interval: int = 1
+
+
+@attrs.frozen
+class Marker:
+    name: str
+    kind: Literal["uuid", "patched", "now"] = "uuid"
+
+
+Statement = (
+    Step | Wait | Child | Try | Raise | Callback | WaitForCallback | Invoke | Condition | Marker
+)
 
 
 # --- inspection ----------------------------------------------------------------------------
@@ -142,15 +228,51 @@ def walk(body: tuple[Statement, ...]) -> Iterator[Statement]:
         elif isinstance(stmt, Try):
             yield from walk(stmt.body)
             yield from walk(stmt.handler)
+        elif isinstance(stmt, Callback):
+            yield from walk(stmt.body)
 
 
 def step_names(program: Program) -> list[str]:
-    return [s.name for s in walk(program.body) if isinstance(s, Step)]
+    """The names of the steps a world may fail: steps, submitters and condition checks."""
+    names: list[str] = []
+    for s in walk(program.body):
+        if isinstance(s, Step | Condition):
+            names.append(s.name)
+        elif isinstance(s, WaitForCallback):
+            names.append(f"{s.name} submitter")
+    return names
+
+
+def callbacks_of(program: Program) -> list[Callback | WaitForCallback]:
+    return [s for s in walk(program.body) if isinstance(s, Callback | WaitForCallback)]
+
+
+def callback_names(program: Program) -> list[str]:
+    """The names a world answers callbacks by (a WaitForCallback's stands for its callback)."""
+    return [s.name for s in callbacks_of(program)]
+
+
+def condition_names(program: Program) -> list[str]:
+    return [s.name for s in walk(program.body) if isinstance(s, Condition)]
+
+
+#: How many checkpointed operations a statement yields at most (a WaitForCallback: its
+#: context, callback and submitter; a condition: one per poll).
+def _operations(stmt: Statement) -> int:
+    if isinstance(stmt, Step | Wait | Child | Callback | Invoke):
+        return 1
+    if isinstance(stmt, WaitForCallback):
+        return 3
+    if isinstance(stmt, Condition):
+        return stmt.max_attempts
+    if isinstance(stmt, Marker):
+        return 0 if stmt.kind == "uuid" else 1
+    return 0
 
 
 def operation_count(program: Program) -> int:
-    """How many operations the program can yield (steps, waits and children)."""
-    return sum(isinstance(s, Step | Wait | Child) for s in walk(program.body))
+    """About how many checkpoint calls the program can make (one per operation or poll)."""
+    return sum(_operations(s) for s in walk(program.body))
 
 
 def has_at_most_once(program: Program) -> bool:
@@ -200,6 +322,41 @@ def compile_program(program: Program) -> Callable[..., Generator[Any, Any, Any]]
                         }
                     )
                     yield from run_body(stmt.handler, out)
+            elif isinstance(stmt, Callback):
+                handle = yield orchestra.Callback(
+                    name=stmt.name,
+                    timeout=stmt.timeout or None,
+                    heartbeat_timeout=stmt.heartbeat or None,
+                )
+                yield from run_body(stmt.body, out)
+                if stmt.awaited:
+                    out.append((yield handle))
+            elif isinstance(stmt, WaitForCallback):
+                value = yield orchestra.WaitForCallback(
+                    submit,
+                    stmt.value,
+                    name=stmt.name,
+                    timeout=stmt.timeout or None,
+                    heartbeat_timeout=stmt.heartbeat or None,
+                    retry=RetryPolicy.fixed(Duration(1), max_attempts=stmt.max_attempts),
+                )
+                out.append(value)
+            elif isinstance(stmt, Invoke):
+                out.append((yield orchestra.Invoke(stmt.function, stmt.value, name=stmt.name)))
+            elif isinstance(stmt, Condition):
+                strategy = orchestra.WaitStrategy.fixed(
+                    functools.partial(operator.gt, stmt.until),  # state < until
+                    stmt.interval,
+                    max_attempts=stmt.max_attempts,
+                )
+                out.append((yield orchestra.WaitForCondition(count, 0, strategy, name=stmt.name)))
+            elif isinstance(stmt, Marker):
+                if stmt.kind == "uuid":
+                    out.append(len(str((yield orchestra.Uuid()))))
+                elif stmt.kind == "patched":
+                    out.append((yield orchestra.Patched(stmt.name)))
+                else:
+                    yield orchestra.Now(name=stmt.name)
             else:
                 raise ProgramError(stmt.message)
 
@@ -244,6 +401,47 @@ _steps = st.builds(
 _waits = st.builds(Wait, name=_labels, seconds=st.integers(min_value=1, max_value=3600))
 _raises = st.builds(Raise, st.text(_PRINTABLE, min_size=1, max_size=20))
 
+#: Callback timers: none, or 1 to 100 virtual seconds (answers come after 0 to 100).
+_timeouts = st.one_of(st.just(0), st.integers(min_value=1, max_value=100))
+
+
+@st.composite
+def _timers(draw: st.DrawFn) -> tuple[int, int]:
+    """``(timeout, heartbeat timeout)``: the heartbeat timeout is at most the timeout."""
+    timeout = draw(_timeouts)
+    heartbeat = draw(st.one_of(st.just(0), st.integers(1, timeout or 100)))
+    return timeout, heartbeat
+
+
+def _callback(body: st.SearchStrategy[tuple[Statement, ...]]) -> st.SearchStrategy[Callback]:
+    return st.builds(
+        lambda name, timers, body, awaited: Callback(name, *timers, body, awaited),
+        _labels,
+        _timers(),
+        body,
+        st.sampled_from([True, True, True, False]),
+    )
+
+
+_wait_for_callbacks = st.builds(
+    lambda name, timers, attempts, value: WaitForCallback(name, *timers, attempts, value),
+    _labels,
+    _timers(),
+    st.integers(min_value=1, max_value=2),
+    st.integers(min_value=-100, max_value=100),
+)
+_invokes = st.builds(
+    Invoke, _labels, st.sampled_from(FUNCTIONS), st.integers(min_value=-100, max_value=100)
+)
+_conditions = st.builds(
+    Condition,
+    _labels,
+    until=st.integers(min_value=0, max_value=3),
+    max_attempts=st.integers(min_value=1, max_value=3),
+    interval=st.integers(min_value=1, max_value=60),
+)
+_markers = st.builds(Marker, _labels, st.sampled_from(["uuid", "patched", "now"]))
+
 
 def _maybe(strategy: st.SearchStrategy[Raise], one_in: int) -> st.SearchStrategy[tuple[Raise, ...]]:
     """``(x,)`` once in ``one_in`` draws, else ``()`` (and it shrinks to ``()``)."""
@@ -253,7 +451,7 @@ def _maybe(strategy: st.SearchStrategy[Raise], one_in: int) -> st.SearchStrategy
 
 
 def _compound(
-    statements: st.SearchStrategy[Statement], max_body: int
+    statements: st.SearchStrategy[Statement], max_body: int, new_operations: bool
 ) -> st.SearchStrategy[Statement]:
     block = st.lists(statements, max_size=max_body).map(tuple)
 
@@ -262,11 +460,16 @@ def _compound(
 
     child_body = st.builds(Program, ending_with(_maybe(_raises, 3)), _returns)
     child = st.builds(Child, name=_labels, program=child_body, virtual=st.booleans())
-    return st.one_of(
+    compound = [
         st.builds(Try, ending_with(_maybe(_raises, 8)), block),
         child,
         st.builds(Try, st.tuples(child), block),  # a guarded child
-    )
+    ]
+    if new_operations:
+        small = st.lists(statements, max_size=2).map(tuple)
+        compound.append(_callback(small))  # a callback awaited after a body
+        compound.append(st.builds(Try, st.tuples(_callback(small)), block))  # guarded
+    return st.one_of(*compound)
 
 
 @st.composite
@@ -276,14 +479,21 @@ def programs(
     max_leaves: int = 10,
     max_body: int = 4,
     at_most_once: bool = True,
+    new_operations: bool = True,
 ) -> Program:
     """Random programs; they shrink towards fewer, simpler statements.
 
     ``Raise`` ends some child and try bodies (a third and an eighth of them). With
-    ``at_most_once=False`` every step is at-least-once.
+    ``at_most_once=False`` every step is at-least-once. With ``new_operations`` (the
+    default) they also hold callbacks, WaitForCallbacks, invokes, conditions and markers.
     """
-    leaves = st.one_of(_steps, _steps, _waits)
-    statements = st.recursive(leaves, lambda s: _compound(s, max_body), max_leaves=max_leaves)
+    kinds = [_steps, _steps, _waits]
+    if new_operations:
+        kinds += [_wait_for_callbacks, _invokes, _conditions, _markers]
+    leaves = st.one_of(*kinds)
+    statements = st.recursive(
+        leaves, lambda s: _compound(s, max_body, new_operations), max_leaves=max_leaves
+    )
     body = tuple(draw(st.lists(statements, min_size=1, max_size=max_body + 1)))
     program = _number(Program(body, draw(_returns)))
     if not at_most_once:
@@ -292,15 +502,30 @@ def programs(
 
 
 def _number(program: Program) -> Program:
-    """Give every operation a unique name: ``<label>#<kind><n>``, at most 256 characters."""
+    """Give every operation a unique name: ``<label>#<kind><n>``, at most 256 characters.
+
+    A WaitForCallback's name leaves room for the callback's ``" create callback id"``; a
+    marker's (a Patched change id) is at most 200 characters.
+    """
     counter = iter(range(1, 10_000))
+    room = {WaitForCallback: len(" create callback id"), Marker: MAX_NAME - 200}
 
     def named(stmt: Statement) -> Statement:
-        kind = {Step: "s", Wait: "w", Child: "c"}.get(type(stmt))
+        kind = {
+            Step: "s",
+            Wait: "w",
+            Child: "c",
+            Callback: "k",
+            WaitForCallback: "f",
+            Invoke: "i",
+            Condition: "q",
+            Marker: "m",
+        }.get(type(stmt))
         if kind is None:
             return stmt
         suffix = f"#{kind}{next(counter)}"
-        return attrs.evolve(stmt, name=stmt.name[: MAX_NAME - len(suffix)] + suffix)
+        keep = MAX_NAME - len(suffix) - room.get(type(stmt), 0)
+        return attrs.evolve(stmt, name=stmt.name[:keep] + suffix)
 
     return _map_statements(program, named)
 
@@ -321,6 +546,8 @@ def _map_statements(program: Program, fn: Callable[[Statement], Statement]) -> P
                 out.append(attrs.evolve(stmt, program=inner))
             elif isinstance(stmt, Try):
                 out.append(Try(body(stmt.body), body(stmt.handler)))
+            elif isinstance(stmt, Callback):
+                out.append(attrs.evolve(stmt, body=body(stmt.body)))
             else:
                 out.append(stmt)
         return tuple(out)

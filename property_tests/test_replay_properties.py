@@ -1,15 +1,18 @@
 """Replay properties of orchestra over random workflow programs and random worlds.
 
 Each property runs a random :class:`~property_tests.programs.Program` (steps with retries
-and both semantics, waits, real and virtual child contexts, try/except, raises) on the
-emulator under a random :class:`~orchestra.testing.World` (failing step attempts, crashes
-before or after checkpoint calls, jitter seeds). On a failure hypothesis shrinks both to
-the smallest program and world that break it.
+and both semantics, waits, real and virtual child contexts, try/except, raises, callbacks
+awaited after a body, WaitForCallbacks, chained invokes, WaitForConditions, uuids, patch
+markers and Now) on the emulator under a random :class:`~orchestra.testing.World` (failing
+step attempts, crashes before or after checkpoint calls, jitter seeds, callback answers
+and timeouts on the virtual clock, invoked functions' results and errors). On a failure
+hypothesis shrinks both to the smallest program and world that break it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,16 +25,25 @@ from hypothesis import strategies as st
 from orchestra.service.local.engine import LocalService
 from orchestra.testing import CrashPoint, LocalRunner, RunResult, World, check_replay_determinism
 from orchestra.testing.strategies import crash_points, worlds
+from orchestra.testing.world import CallbackOutcome, InvokeOutcome
 from orchestra.wire.converter import to_wire
 from orchestra.wire.models import CheckpointResponse, OperationType, OperationUpdate
 from property_tests.programs import (
+    FUNCTIONS,
+    Callback,
     Child,
+    Condition,
+    Invoke,
+    Marker,
     Program,
     Raise,
     Return,
     Step,
     Try,
     Wait,
+    WaitForCallback,
+    callback_names,
+    callbacks_of,
     compile_program,
     has_at_most_once,
     operation_count,
@@ -40,7 +52,42 @@ from property_tests.programs import (
 )
 
 REJECTIONS = ("CheckpointError", "InvalidParameterValueException")
-PROGRAM_FAILURES = ("StepError", "ChildContextError", "ProgramError")
+PROGRAM_FAILURES = (
+    "StepError",
+    "ChildContextError",
+    "ProgramError",
+    "CallbackTimeoutError",
+    "CallbackExternalError",
+    "CallbackSubmitterError",
+    "InvokeError",
+    "WaitForConditionError",
+)
+#: The functions a world plays (``missing`` is never registered).
+PLAYED = [f for f in FUNCTIONS if f != "missing"]
+
+
+def runner(program: Program, world: World, **options: Any) -> LocalRunner:
+    """A runner for ``program`` that plays ``world``'s callbacks and invoked functions."""
+    return LocalRunner(
+        compile_program(program),
+        world=world,
+        callbacks=world.callback_actions(),
+        targets=world.invoke_targets(),
+        **options,
+    )
+
+
+def _answered(world: World, program: Program) -> World:
+    """Answer the callbacks that would otherwise wait forever (no timer, only silence)."""
+    extra: dict[str, CallbackOutcome] = {}
+    for cb in callbacks_of(program):
+        outcome = world.callback_outcome(cb.name)
+        silent = outcome is None or outcome.kind in ("timeout", "heartbeat_timeout")
+        if silent and not (cb.timeout or cb.heartbeat):
+            extra[cb.name] = CallbackOutcome.success(cb.name[-3:], delay=1)
+    if not extra:
+        return world
+    return attrs.evolve(world, callbacks={**world.callbacks, **extra})
 
 
 @st.composite
@@ -61,8 +108,13 @@ def programs_and_worlds(
             max_failures=2,
             max_crashes=max_crashes,
             max_checkpoint=max_checkpoint,
+            callback_names=callback_names(program),
+            invoke_targets=PLAYED,
+            max_callback_delay=120,
+            default_callback=True,
         )
     )
+    world = _answered(world, program)
     if len(world.crashes) < min_crashes:
         crashes = draw(
             st.lists(
@@ -87,16 +139,61 @@ def describe_run(run: RunResult) -> None:
     event(f"crashed invocations: {crashed}")
     if run.result_json and '"caught":' in run.result_json:
         event("a Try caught an OperationError")
+    for op in run.operations:
+        if op.type is OperationType.CALLBACK:
+            error = op.callback_details.error if op.callback_details else None
+            event(f"a callback ended {op.status.value} {error.error_type if error else ''}")
+        elif op.type is OperationType.CHAINED_INVOKE:
+            event(f"an invoke ended {op.status.value}")
+        elif op.sub_type == "WaitForCondition":
+            event(f"a condition ended {op.status.value}")
 
 
 # --- the model: what a program must return, computed without orchestra ----------------------
 
 
 class _Raised(Exception):
-    def __init__(self, error_type: str, message: str) -> None:
+    """An error the program raises: ``error_type`` is its class name, ``own_type`` the
+    ``error_type`` attribute the OperationError carries (its cause's type)."""
+
+    def __init__(self, error_type: str, message: str, own_type: str | None = None) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.message = message
+        self.own_type = own_type
+
+
+NO_TARGET = "Function not found: {}. Register a target for it (LocalService.register_target)."
+
+
+def callback_ending(
+    outcome: CallbackOutcome | None, timeout: int, heartbeat: int
+) -> tuple[str, Any]:
+    """How the emulator ends a callback: ``("value", v)``, or ``("error", _Raised)``.
+
+    The answer (or heartbeat) must come strictly before the first timer, which wins a tie;
+    of the two timers, the timeout wins a tie. ``("forever", None)``: nothing ends it.
+    """
+    t = timeout or math.inf
+    h = heartbeat or math.inf
+    kind = outcome.kind if outcome is not None else "timeout"
+    assert outcome is not None or kind == "timeout"
+    if kind in ("success", "failure") and outcome is not None and outcome.delay < min(t, h):
+        if kind == "success":
+            return "value", outcome.result
+        assert outcome.error_type is not None and outcome.message is not None
+        return "error", _Raised("CallbackExternalError", outcome.message, outcome.error_type)
+    if kind == "heartbeat_timeout" and outcome is not None:
+        beat = outcome.delay
+        if 0 < beat < min(t, h) and heartbeat:
+            h = beat + heartbeat  # the heartbeat restarted the heartbeat timer
+    if min(t, h) == math.inf:
+        return "forever", None
+    if t <= h:
+        return "error", _Raised("CallbackTimeoutError", "Callback timed out", "Callback.Timeout")
+    return "error", _Raised(
+        "CallbackTimeoutError", "Callback timed out on heartbeat", "Callback.Heartbeat"
+    )
 
 
 @attrs.define
@@ -105,6 +202,41 @@ class Model:
 
     failures: dict[str, int]
     attempts: dict[str, int] = attrs.Factory(dict)
+    world: World = attrs.Factory(World)
+
+    def callback(self, name: str, timeout: int, heartbeat: int) -> Any:
+        ending, value = callback_ending(self.world.callback_outcome(name), timeout, heartbeat)
+        assert ending != "forever", f"callback {name!r} would wait forever"
+        if ending == "error":
+            raise value
+        return value
+
+    def invoke(self, stmt: Invoke) -> Any:
+        outcome: InvokeOutcome | None = self.world.invokes.get(stmt.function)
+        if outcome is None:
+            message = NO_TARGET.format(stmt.function)
+            raise _Raised("InvokeError", message, "ResourceNotFoundException")
+        if outcome.failed:
+            assert outcome.error_type is not None and outcome.message is not None
+            raise _Raised("InvokeError", outcome.message, outcome.error_type)
+        return outcome.value
+
+    def condition(self, stmt: Condition) -> int:
+        if self.failures.get(stmt.name, 0) >= 1:
+            self.attempts[stmt.name] = 1
+            message = f"injected failure of {stmt.name!r}, attempt 1"
+            raise _Raised("WaitForConditionError", message, "InjectedFailure")
+        polls = max(stmt.until, 1)
+        if polls > stmt.max_attempts:
+            self.attempts[stmt.name] = stmt.max_attempts
+            raise _Raised(
+                "WaitForConditionError",
+                f"wait_for_condition exhausted {stmt.max_attempts} attempts before the "
+                "condition was met",
+                "WaitForConditionError",
+            )
+        self.attempts[stmt.name] = polls
+        return polls
 
     def outcome(self, program: Program) -> tuple[str, Any]:
         try:
@@ -150,6 +282,38 @@ class Model:
                         }
                     )
                     self.body(stmt.handler, out)
+            elif isinstance(stmt, Callback):
+                try:
+                    value = self.callback(stmt.name, stmt.timeout, stmt.heartbeat)
+                    error = None
+                except _Raised as err:
+                    value, error = None, err
+                self.body(stmt.body, out)
+                if stmt.awaited:
+                    if error is not None:
+                        raise error
+                    out.append(value)
+            elif isinstance(stmt, WaitForCallback):
+                submitter = f"{stmt.name} submitter"
+                failing = self.failures.get(submitter, 0)
+                if failing >= stmt.max_attempts:
+                    self.attempts[submitter] = stmt.max_attempts
+                    raise _Raised(
+                        "CallbackSubmitterError",
+                        f"injected failure of {submitter!r}, attempt {stmt.max_attempts}",
+                        "CallbackSubmitterError",
+                    )
+                self.attempts[submitter] = failing + 1
+                out.append(self.callback(stmt.name, stmt.timeout, stmt.heartbeat))
+            elif isinstance(stmt, Invoke):
+                out.append(self.invoke(stmt))
+            elif isinstance(stmt, Condition):
+                out.append(self.condition(stmt))
+            elif isinstance(stmt, Marker):
+                if stmt.kind == "uuid":
+                    out.append(36)
+                elif stmt.kind == "patched":
+                    out.append(True)
             else:
                 raise _Raised("ProgramError", stmt.message)
 
@@ -159,6 +323,8 @@ def _cause_type(err: _Raised) -> str:
     cause = err.__cause__
     if isinstance(cause, _Raised):
         return cause.error_type
+    if err.own_type is not None:
+        return err.own_type
     return "InjectedFailure"  # a step's own failure
 
 
@@ -170,14 +336,25 @@ def outcome_of(run: RunResult) -> tuple[str, Any]:
 
 
 def step_attempts(run: RunResult) -> dict[str, int]:
+    """Attempts of the finished steps and conditions (not markers, ``Now`` or uuids)."""
     return {
         op.name: op.step_details.attempt
         for op in run.operations
-        if op.type is OperationType.STEP and op.name and op.step_details and op.is_terminal
+        if op.type is OperationType.STEP
+        and op.sub_type in ("Step", "WaitForCondition")
+        and op.name
+        and op.step_details
+        and op.is_terminal
+        and not _is_marker(op.name)
     }
 
 
 # --- history projection ---------------------------------------------------------------------
+
+
+def _is_marker(name: str | None) -> bool:
+    """Whether ``name`` is a :class:`Marker`'s (numbered ``#m<n>`` by the generator)."""
+    return bool(name) and name.rsplit("#", 1)[-1].startswith("m")  # type: ignore[union-attr]
 
 
 def operation_history(run: RunResult) -> list[tuple[Any, ...]]:
@@ -189,6 +366,9 @@ def operation_history(run: RunResult) -> list[tuple[Any, ...]]:
             continue
         details = e.get(f"{kind}Details", {})
         error = details.get("Error")
+        result = details.get("Result")
+        if e.get("SubType") == "Step" and _is_marker(e.get("Name")):
+            result = "(the time: Now() reads the real clock)"
         projected.append(
             (
                 kind,
@@ -196,7 +376,7 @@ def operation_history(run: RunResult) -> list[tuple[Any, ...]]:
                 e.get("Name"),
                 e.get("SubType"),
                 e.get("ParentId"),
-                json.dumps(details.get("Result"), sort_keys=True),
+                json.dumps(result, sort_keys=True),
                 json.dumps(error and error["Payload"], sort_keys=True),
                 json.dumps(details.get("RetryDetails"), sort_keys=True),
                 details.get("Duration"),
@@ -267,9 +447,9 @@ ASYNC_BOUNDS = st.sampled_from([0.05, 0.0])
 def test_without_crashes_the_outcome_is_the_models(case, async_bound):
     program, world = case
     world = attrs.evolve(world, crashes=())
-    run = LocalRunner(compile_program(program), world=world, async_bound=async_bound).run(None)
+    run = runner(program, world, async_bound=async_bound).run(None)
     describe_run(run)
-    model = Model(dict(world.failures))
+    model = Model(dict(world.failures), world=world)
     assert outcome_of(run) == model.outcome(program)
     assert step_attempts(run) == model.attempts
 
@@ -280,9 +460,8 @@ def test_without_crashes_the_outcome_is_the_models(case, async_bound):
 def test_crashes_do_not_change_the_result_or_the_history(case, async_bound):
     program, world = case
     assert world.crashes and not has_at_most_once(program)
-    workflow = compile_program(program)
-    crashed = LocalRunner(workflow, world=world, async_bound=async_bound).run(None)
-    clean = LocalRunner(workflow, world=attrs.evolve(world, crashes=())).run(None)
+    crashed = runner(program, world, async_bound=async_bound).run(None)
+    clean = runner(program, attrs.evolve(world, crashes=())).run(None)
     describe_run(crashed)
     assert (crashed.status, crashed.result_json) == (clean.status, clean.result_json)
     assert crashed.error == clean.error
@@ -323,8 +502,7 @@ def check_wire_shape(arn: str, updates: list[OperationUpdate]) -> None:
 def test_every_checkpoint_is_one_the_service_accepts(case, async_bound):
     program, world = case
     service = RecordingService()
-    workflow = compile_program(program)
-    run = LocalRunner(workflow, world=world, service=service, async_bound=async_bound).run(None)
+    run = runner(program, world, service=service, async_bound=async_bound).run(None)
     describe_run(run)
     assert run.status in ("SUCCEEDED", "FAILED")
     if run.error is not None:
