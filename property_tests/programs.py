@@ -472,6 +472,21 @@ def _compound(
     return st.one_of(*compound)
 
 
+@functools.cache
+def _statements(
+    max_leaves: int, max_body: int, new_operations: bool
+) -> st.SearchStrategy[Statement]:
+    """The statement strategy, built once per shape (building it is slower than drawing)."""
+    kinds = [_steps, _steps, _waits]
+    if new_operations:
+        kinds += [_wait_for_callbacks, _invokes, _conditions, _markers]
+    return st.recursive(
+        st.one_of(*kinds),
+        lambda s: _compound(s, max_body, new_operations),
+        max_leaves=max_leaves,
+    )
+
+
 @st.composite
 def programs(
     draw: st.DrawFn,
@@ -487,13 +502,7 @@ def programs(
     ``at_most_once=False`` every step is at-least-once. With ``new_operations`` (the
     default) they also hold callbacks, WaitForCallbacks, invokes, conditions and markers.
     """
-    kinds = [_steps, _steps, _waits]
-    if new_operations:
-        kinds += [_wait_for_callbacks, _invokes, _conditions, _markers]
-    leaves = st.one_of(*kinds)
-    statements = st.recursive(
-        leaves, lambda s: _compound(s, max_body, new_operations), max_leaves=max_leaves
-    )
+    statements = _statements(max_leaves, max_body, new_operations)
     body = tuple(draw(st.lists(statements, min_size=1, max_size=max_body + 1)))
     program = _number(Program(body, draw(_returns)))
     if not at_most_once:

@@ -556,6 +556,63 @@ def test_crash_points_kill_invocations():
     check_replay_determinism(compile_program(SAMPLE), None, world)
 
 
+#: Every new operation, with a crash between a callback's creation and its await.
+EXTERNAL = (
+    Program(
+        (
+            Try((Callback("#k1", 60, heartbeat=30, body=(Step("#s2", 2), Wait("#w3", 5))),)),
+            Try((WaitForCallback("#f4", timeout=10, max_attempts=2),), (Marker("#m5", "uuid"),)),
+            Invoke("#i6", "pricing", 3),
+            Try((Invoke("#i7", "missing"),)),
+            Condition("#q8", until=3, max_attempts=3, interval=7),
+            Try((Condition("#q9", until=2, max_attempts=1),)),
+            Marker("#m10", "patched"),
+            Marker("#m11", "now"),
+        ),
+        Return("count"),
+    ),
+    World(
+        crashes=(CrashPoint(1), CrashPoint(3, after=False)),
+        callbacks={
+            "#k1": CallbackOutcome.heartbeat_timeout(delay=20),
+            "#f4": CallbackOutcome.success([1], delay=10),
+        },
+        invokes={"pricing": InvokeOutcome.result({"p": 1})},
+    ),
+)
+
+
+def test_the_new_operations_really_happen_as_the_model_says():
+    program, world = EXTERNAL
+    run = runner(program, world).run(None)
+    assert outcome_of(run) == Model(dict(world.failures), world=world).outcome(program)
+    result = run.result
+    heartbeat = {
+        "caught": "CallbackTimeoutError",
+        "error_type": "Callback.Heartbeat",  # the heartbeat at 20 s, then 30 s of silence
+        "message": "Callback timed out on heartbeat",
+    }
+    tie = {  # the answer came at 10 s, as the 10 s timeout fell due: the timer wins
+        "caught": "CallbackTimeoutError",
+        "error_type": "Callback.Timeout",
+        "message": "Callback timed out",
+    }
+    assert result["items"][:4] == [2, heartbeat, tie, 36]
+    check_replay_determinism(compile_program(program), None, world)
+
+
+def test_the_model_times_callbacks_as_the_emulator_does():
+    ok = CallbackOutcome.success(1, delay=10)
+    assert callback_ending(ok, 11, 0) == ("value", 1)
+    assert callback_ending(ok, 10, 0)[1].own_type == "Callback.Timeout"  # a tie: the timer
+    assert callback_ending(ok, 0, 10)[1].own_type == "Callback.Heartbeat"
+    beat = CallbackOutcome.heartbeat_timeout(delay=5)
+    assert callback_ending(beat, 14, 10)[1].own_type == "Callback.Timeout"  # 14 < 5 + 10
+    assert callback_ending(beat, 16, 10)[1].own_type == "Callback.Heartbeat"
+    assert callback_ending(beat, 15, 10)[1].own_type == "Callback.Timeout"  # timeout wins a tie
+    assert callback_ending(None, 0, 0) == ("forever", None)
+
+
 def test_the_model_sees_caught_errors():
     status, result = Model({"doomed#s4": 2}).outcome(attrs.evolve(SAMPLE, body=SAMPLE.body[:4]))
     assert status == "SUCCEEDED"

@@ -14,7 +14,23 @@ from hypothesis import HealthCheck, given, settings
 
 import orchestra.interpreter.determinism as determinism_module
 import orchestra.interpreter.machine as machine_module
-from orchestra import Child, Duration, RetryPolicy, Step, StepSemantics, Wait
+from orchestra import (
+    Callback,
+    Child,
+    Duration,
+    Invoke,
+    Now,
+    Patched,
+    RetryPolicy,
+    Step,
+    StepSemantics,
+    Uuid,
+    Wait,
+    WaitForCallback,
+    WaitForCondition,
+    WaitStrategy,
+)
+from orchestra.interpreter.commands import Suspended
 from orchestra.interpreter.ids import operation_id
 from orchestra.testing import (
     CrashPoint,
@@ -26,7 +42,9 @@ from orchestra.testing import (
     World,
     check_replay_determinism,
 )
+from orchestra.testing.probe import probe
 from orchestra.testing.strategies import worlds
+from orchestra.testing.world import CallbackOutcome, InvokeOutcome
 
 
 def echo(value: int) -> int:
@@ -501,3 +519,178 @@ def test_a_divergence_after_a_late_invocation_boundary_is_still_caught():
 
     with pytest.raises(DeterminismError, match="named changed"):
         check_replay_determinism(drifting, mutate=False)
+
+
+# --- callbacks, invokes, conditions and markers ----------------------------------------------
+
+
+def _submit(callback_id: str, order: str) -> None:
+    pass
+
+
+def _poll(count: int) -> int:
+    return count + 1
+
+
+def every_new_operation(order: str):
+    """A workflow with every new operation type, named after a uuid in one place."""
+    handle = yield Callback(name="approval", timeout=600)
+    token = yield Uuid()
+    yield Step(str.upper, order, name=f"token {token}")
+    patched = yield Patched("fix-1")
+    decision = yield handle
+    confirmed = yield WaitForCallback(_submit, order, name="confirm", timeout=600)
+    price = yield Invoke("pricing", order, name="price")
+    polls = yield WaitForCondition(_poll, 0, WaitStrategy.fixed(lambda n: n < 3, 5), name="poll")
+    yield Now(name="finished at")
+    return [decision, confirmed, price, polls, patched]
+
+
+NEW_WORLD = World(
+    callbacks={
+        "approval": CallbackOutcome.success("yes", delay=60),
+        "confirm": CallbackOutcome.success("confirmed", delay=5),
+    },
+    invokes={"pricing": InvokeOutcome.result(7)},
+)
+
+
+def _played(workflow, world=NEW_WORLD, **options):
+    return LocalRunner(
+        workflow,
+        world=world,
+        callbacks=world.callback_actions(),
+        targets=world.invoke_targets(),
+        **options,
+    )
+
+
+def test_the_probe_parks_on_a_started_callback_and_an_invoke():
+    def approval():
+        handle = yield Callback(name="ok")
+        return (yield handle)
+
+    def invoking():
+        return (yield Invoke("pricing", 1))
+
+    result = probe(approval, None, [])
+    assert result.outcome == Suspended()
+    assert [u.action.value for u in result.updates] == ["START"]
+    assert probe(invoking, None, []).outcome == Suspended()
+
+
+def test_every_new_operation_replays_deterministically_under_crashes():
+    for crashes in [(), (CrashPoint(1),), (CrashPoint(2, after=False), CrashPoint(5))]:
+        world = attrs.evolve(NEW_WORLD, crashes=crashes)
+        report = check_replay_determinism(every_new_operation, "a-1", world, interleavings=2)
+        assert report.result.result == ["yes", "confirmed", 7, 3, True]
+        assert report.mutations_checked >= 5
+
+
+def test_a_uuid_replays_with_the_runs_own_arn_so_its_value_is_no_false_alarm():
+    def named_after_a_uuid():
+        token = yield Uuid()
+        yield Wait(10, name="nap")  # a replay after the wait re-derives the uuid
+        return (yield Step(str, "x", name=f"step {token}"))
+
+    report = check_replay_determinism(named_after_a_uuid, None, max_prefixes=None)
+    assert report.violations == ()
+
+
+def test_a_callback_name_that_depends_on_random_is_still_caught():
+    def flaky():
+        handle = yield Callback(name=f"approval {random.random()}", timeout=60)
+        yield Wait(1)
+        return (yield handle)
+
+    report = check_replay_determinism(flaky, None, raise_on_violation=False, mutate=False)
+    assert any("random.random()" in v for v in report.violations)
+    assert any("CALLBACK (Callback) named approval" in v for v in report.violations)
+
+
+def test_saved_histories_with_every_new_operation_replay(tmp_path):
+    run = _played(every_new_operation).run("a-1")
+    assert run.status == "SUCCEEDED"
+    run.save(tmp_path / "all.json")
+    saved = Replayer.load(tmp_path / "all.json")
+    types = {e["EventType"] for e in saved["Events"]}
+    assert {"CallbackSucceeded", "ChainedInvokeSucceeded", "ContextSucceeded"} <= types
+    assert Replayer(every_new_operation).replay(run).ok  # the run's own ARN
+    # A saved history does not carry the ARN the uuid derives from: pass it.
+    assert Replayer(every_new_operation).replay(saved, execution_arn=run.arn).ok
+    result = Replayer(every_new_operation).replay(saved, raise_on_mismatch=False)
+    assert not result.ok and "token" in result.diff
+
+
+def test_histories_recorded_mid_flight_replay_and_park(tmp_path):
+    def waits(order):
+        handle = yield Callback(name="approval", timeout=600)
+        price = yield Invoke("pricing", order, name="price")
+        polls = yield WaitForCondition(
+            _poll, 0, WaitStrategy.fixed(lambda n: n < 3, 60), name="poll"
+        )
+        return [(yield handle), price, polls]
+
+    world = attrs.evolve(NEW_WORLD, callbacks={"approval": CallbackOutcome.success(1, delay=599)})
+    runner = _played(waits, world)
+    for stop in range(1, 6):  # stop after each invocation: a history still in flight
+        run = runner.run("a", max_invocations=stop)
+        run.save(tmp_path / f"waits-{stop}.json")
+        assert Replayer(waits).replay(Replayer.load(tmp_path / f"waits-{stop}.json")).ok
+
+
+@pytest.mark.parametrize(
+    ("change", "recorded", "code"),
+    [
+        ("rename the callback", "CALLBACK (Callback) named approval", "named approval v2"),
+        ("invoke becomes a step", "CHAINED_INVOKE (ChainedInvoke) named price", "STEP (Step)"),
+        ("rename the condition", "STEP (WaitForCondition) named poll", "named poll v2"),
+        ("rename the wait for callback", "CONTEXT (WaitForCallback) named confirm", "confirm v2"),
+    ],
+)
+def test_a_changed_workflow_is_reported_on_a_history_with_the_new_operations(
+    change, recorded, code
+):
+    names = {
+        "approval": "approval v2" if change == "rename the callback" else "approval",
+        "poll": "poll v2" if change == "rename the condition" else "poll",
+        "confirm": "confirm v2" if change == "rename the wait for callback" else "confirm",
+    }
+
+    def changed(order: str):
+        handle = yield Callback(name=names["approval"], timeout=600)
+        token = yield Uuid()
+        yield Step(str.upper, order, name=f"token {token}")
+        patched = yield Patched("fix-1")
+        decision = yield handle
+        confirmed = yield WaitForCallback(_submit, order, name=names["confirm"], timeout=600)
+        if change == "invoke becomes a step":
+            price = yield Step(len, order, name="price")
+        else:
+            price = yield Invoke("pricing", order, name="price")
+        polls = yield WaitForCondition(
+            _poll, 0, WaitStrategy.fixed(lambda n: n < 3, 5), name=names["poll"]
+        )
+        return [decision, confirmed, price, polls, patched]
+
+    run = _played(every_new_operation).run("a-1")
+    with pytest.raises(ReplayMismatch) as caught:
+        Replayer(changed).replay(run)
+    assert recorded in str(caught.value) and code in str(caught.value)
+
+
+def test_a_patch_added_to_a_recorded_workflow_takes_the_old_branch_on_replay():
+    def v1():
+        yield Step(str, "a", name="a")
+        yield Wait(5, name="nap")
+        return "v1"
+
+    def v2():
+        if (yield Patched("new-step")):
+            yield Step(str, "n", name="new")
+        yield Step(str, "a", name="a")
+        yield Wait(5, name="nap")
+        return "v2"
+
+    assert Replayer(v2).replay(LocalRunner(v1).run()).ok
+    assert check_replay_determinism(v2, None).result.result == "v2"
