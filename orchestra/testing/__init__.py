@@ -1,5 +1,8 @@
 """Tools for testing workflows: run them locally, inspect histories, replay, check.
 
+A :class:`World` also plays the outside systems: :class:`CallbackOutcome` answers
+callbacks (or lets them time out) and :class:`InvokeOutcome` plays invoked functions.
+
 ``run_sequence`` unit-tests a workflow's own logic without running anything: it drives the
 generator through expected (descriptor, result) pairs.
 
@@ -16,20 +19,30 @@ from orchestra.testing.guard import DeterminismGuard, Violation
 from orchestra.testing.replay import MissingInputError, Replayer, ReplayMismatch, ReplayResult
 from orchestra.testing.runner import LocalRunner, RunResult
 from orchestra.testing.sequence import run_sequence
-from orchestra.testing.world import CrashPoint, InjectedFailure, World
+from orchestra.testing.world import (
+    CallbackOutcome,
+    CrashPoint,
+    InjectedFailure,
+    InvokeOutcome,
+    UnansweredCallbackError,
+    World,
+)
 
 __all__ = [
+    "CallbackOutcome",
     "CrashPoint",
     "DeterminismError",
     "DeterminismGuard",
     "DeterminismReport",
     "InjectedFailure",
+    "InvokeOutcome",
     "LocalRunner",
     "MissingInputError",
     "ReplayMismatch",
     "ReplayResult",
     "Replayer",
     "RunResult",
+    "UnansweredCallbackError",
     "Violation",
     "World",
     "check_replay_determinism",
