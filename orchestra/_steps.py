@@ -8,20 +8,31 @@ Example:
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import attrs
 
 __all__ = ["StepContext", "step_context", "step_context_var"]
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @attrs.frozen
 class StepContext:
-    """The running step: its operation id, name, attempt (from 1) and execution."""
+    """The running step: its operation id, name, attempt (from 1) and execution.
+
+    ``now()`` is the service's clock: the real time on Lambda, the emulator's (virtual)
+    time under :class:`~orchestra.testing.LocalRunner`.
+    """
 
     operation_id: str
     name: str | None
     attempt: int
     execution_arn: str
+    now: Callable[[], datetime] = _utc_now
 
 
 step_context_var: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(

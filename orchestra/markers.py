@@ -30,6 +30,7 @@ from typing import ClassVar, final
 
 import attrs
 
+from orchestra._steps import step_context
 from orchestra.errors import ValidationError
 from orchestra.ops import Op, Step, check_name
 from orchestra.wire.models import OperationType
@@ -41,8 +42,13 @@ PATCH_SUB_TYPE = "Patch"
 
 
 def utc_now() -> datetime:
-    """The current time in UTC (the step behind :func:`Now`)."""
-    return datetime.now(UTC)
+    """The current time in UTC by the service's clock (the step behind :func:`Now`).
+
+    Under :class:`~orchestra.testing.LocalRunner` that is the emulator's virtual time, so a
+    ``Now()`` after a one-day ``Wait`` is a day later.
+    """
+    ctx = step_context()
+    return ctx.now() if ctx is not None else datetime.now(UTC)
 
 
 def Now(*, name: str = "now") -> Step[datetime]:

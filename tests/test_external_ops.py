@@ -675,3 +675,23 @@ def test_the_runner_can_stop_before_a_callback_timeout_to_answer_by_hand():
     assert runner.resume(run).result == "ok"
     with pytest.raises(ValueError, match="max_invocations"):
         runner.run(max_invocations=0)
+
+
+def test_now_follows_the_emulators_virtual_clock():
+    def workflow() -> Generator[Any, Any, Any]:
+        before = yield Now(name="before")
+        yield Wait(Duration.days(1))
+        after = yield Now(name="after")
+        return (after - before).total_seconds()
+
+    elapsed = LocalRunner(workflow).run().result
+    assert 86_400 <= elapsed < 86_400 + 60
+
+
+def test_lambda_handler_validates_its_configuration():
+    def workflow() -> Generator[Any, Any, Any]:
+        yield Wait(1)
+
+    for kwargs in ({"max_workers": 0}, {"async_bound": -1}, {"clock": "now"}, {"rng": 3}):
+        with pytest.raises(ValidationError):
+            lambda_handler(workflow, **kwargs)

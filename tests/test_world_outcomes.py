@@ -318,14 +318,9 @@ def test_drawn_outcomes_respect_their_bounds(callback, invoke):
     assert invoke.failed == (invoke.error_type is not None)
 
 
-# --- what the runner still has to do ---------------------------------------------------------
+# --- the runner plays the world by itself ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="LocalRunner(world=...) does not yet script World.callback_actions() or register "
-    "World.invoke_targets() itself (runner.py); pass them as callbacks= and targets=",
-    strict=False,
-)
 def test_local_runner_plays_the_world_by_itself():
     world = World(callbacks={"ok": OK(1)}, invokes={"pricing": InvokeOutcome.result(2)})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from orchestra._context import LogFields, current_fields
@@ -28,17 +29,37 @@ class StepExecutor:
             max_workers=max_workers, thread_name_prefix="orchestra-step"
         )
 
-    def submit(self, command: RunStep, execution_arn: str, report: Report) -> None:
-        """Run ``command`` in the pool; call ``report`` with its outcome."""
-        self._pool.submit(self._run, command, execution_arn, report)
+    def submit(
+        self,
+        command: RunStep,
+        execution_arn: str,
+        report: Report,
+        *,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        """Run ``command`` in the pool; call ``report`` with its outcome.
+
+        Args:
+            command: the step to run.
+            execution_arn: the execution it belongs to.
+            report: receives ``(op_id, value, error)``.
+            now: the service's clock, for :class:`StepContext` (default: real UTC time).
+        """
+        self._pool.submit(self._run, command, execution_arn, report, now)
 
     @staticmethod
-    def _run(command: RunStep, execution_arn: str, report: Report) -> None:
+    def _run(
+        command: RunStep,
+        execution_arn: str,
+        report: Report,
+        now: Callable[[], datetime] | None,
+    ) -> None:
         ctx = StepContext(
             operation_id=command.op_id,
             name=command.name,
             attempt=command.attempt,
             execution_arn=execution_arn,
+            **({"now": now} if now is not None else {}),
         )
         fields = LogFields(
             execution_arn,

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from orchestra.errors import MalformedEventError, WorkflowDefinitionError
+from orchestra.errors import MalformedEventError, ValidationError, WorkflowDefinitionError
 from orchestra.ops import is_generator_function
 from orchestra.runtime.executor import StepExecutor
 from orchestra.runtime.invocation import run_invocation
@@ -74,6 +75,7 @@ def lambda_handler(
     async_bound: float = 0.05,
     executor: StepExecutor | None = None,
     rng: Callable[[], float] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Handler:
     """Wrap ``workflow`` as a Lambda handler speaking the durable-execution protocol.
 
@@ -84,6 +86,8 @@ def lambda_handler(
         async_bound: seconds an at-least-once step's START may wait to share a call.
         executor: runs step functions (default: a thread pool of ``max_workers``).
         rng: uniform numbers in [0, 1) for retry jitter (default: :func:`random.random`).
+        clock: the service's clock, as aware UTC datetimes (default: real time). The local
+            emulator passes its virtual clock, so ``Now()`` follows it.
     """
     if not is_generator_function(workflow):
         raise WorkflowDefinitionError(
@@ -91,6 +95,21 @@ def lambda_handler(
             f"{getattr(workflow, '__qualname__', workflow)!r}: a workflow must `yield` its "
             "operations"
         )
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise ValidationError(
+            f"lambda_handler: max_workers must be an int >= 1, got {max_workers!r}"
+        )
+    if (
+        isinstance(async_bound, bool)
+        or not isinstance(async_bound, int | float)
+        or not 0 <= async_bound <= 60
+    ):
+        raise ValidationError(
+            f"lambda_handler: async_bound must be seconds between 0 and 60, got {async_bound!r}"
+        )
+    for what, value in (("rng", rng), ("clock", clock)):
+        if value is not None and not callable(value):
+            raise ValidationError(f"lambda_handler: {what} must be callable, got {value!r}")
     steps = executor or StepExecutor(max_workers)
     jitter = rng or random.random
     backend: list[DurableService] = [service] if service is not None else []
@@ -109,6 +128,7 @@ def lambda_handler(
             async_bound=async_bound,
             rng=jitter,
             context=context,
+            clock=clock,
         )
         result: dict[str, Any] = to_wire(output)
         return result

@@ -20,6 +20,7 @@ import queue
 import random
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -168,6 +169,7 @@ class _Invocation:
         arn: str,
         deadline: _Deadline,
         clock_ms: Callable[[], int],
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.machine = machine
         self.inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
@@ -177,6 +179,7 @@ class _Invocation:
         self.arn = arn
         self.deadline = deadline
         self.clock_ms = clock_ms
+        self.clock = clock
         self.next_ack = -1  # the shell's own sync checkpoints count down, never clashing
 
     def _post(self, event: Event) -> None:
@@ -191,7 +194,7 @@ class _Invocation:
             if isinstance(command, Checkpoint):
                 self.writer.submit(command.update, ack=command.ack, owner=command.owner)
             elif isinstance(command, RunStep):
-                self.executor.submit(command, self.arn, self._report)
+                self.executor.submit(command, self.arn, self._report, now=self.clock)
             elif isinstance(command, Withdraw):
                 self.writer.withdraw(command.owners)
             elif isinstance(command, Warn):
@@ -280,6 +283,7 @@ def run_invocation(
     rng: Callable[[], float] = random.random,
     context: Any = None,
     default_deadline_s: float = DEFAULT_DEADLINE_S,
+    clock: Callable[[], datetime] | None = None,
 ) -> InvocationOutput:
     """Run one invocation of ``workflow`` and return the handler's answer.
 
@@ -296,6 +300,8 @@ def run_invocation(
         rng: uniform numbers for retry jitter.
         context: the Lambda context (its remaining time bounds every wait).
         default_deadline_s: the time budget without a Lambda context.
+        clock: the service's clock (default: real UTC time); the interpreter's time input
+            and steps' ``step_context().now()`` read it.
     """
     arn = inp.durable_execution_arn
     started = time.monotonic()
@@ -313,7 +319,9 @@ def run_invocation(
         return _failed(exc)
 
     def clock_ms() -> int:
-        return int(time.time() * 1000)
+        if clock is None:
+            return int(time.time() * 1000)
+        return int(clock().timestamp() * 1000)
 
     log.debug("%s: invocation started with %d checkpointed operations", arn, len(operations))
     machine = Machine(
@@ -336,7 +344,7 @@ def run_invocation(
             async_bound=async_bound,
         )
 
-    run = _Invocation(machine, make_writer, executor, arn, deadline, clock_ms)
+    run = _Invocation(machine, make_writer, executor, arn, deadline, clock_ms, clock)
     try:
         run.drive()
         output = _answer(run, machine)

@@ -190,11 +190,14 @@ class LocalRunner:
             async_bound=async_bound,
             executor=self.executor,
             rng=rng,
+            clock=self.service.clock.now,
         )
         self.guard = guard
         self.handler = guard.wrap(handler) if guard is not None else handler
-        self.callbacks = tuple(callbacks)
-        for name, target in (targets or {}).items():
+        played = world.callback_actions() if world is not None else ()
+        self.callbacks = (*played, *callbacks)
+        world_targets = world.invoke_targets() if world is not None else {}
+        for name, target in {**world_targets, **(targets or {})}.items():
             self.register_target(name, target)
 
     def register_target(self, function_name: str, target: Callable[..., Any]) -> None:
@@ -213,7 +216,12 @@ class LocalRunner:
             ...                        lambda payload: payload)
         """
         if inspect.isgeneratorfunction(target):
-            handler = lambda_handler(target, service=self.service, async_bound=self.async_bound)
+            handler = lambda_handler(
+                target,
+                service=self.service,
+                async_bound=self.async_bound,
+                clock=self.service.clock.now,
+            )
             self.service.register_target(function_name, DurableTarget(handler))
         else:
             self.service.register_target(function_name, target)

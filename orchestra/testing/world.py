@@ -55,6 +55,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 import attrs
@@ -553,7 +554,14 @@ class WorldExecutor(StepExecutor):
         self._lock = threading.Lock()
         self._delays = random.Random(world.seed ^ 0x5EED)
 
-    def submit(self, command: RunStep, execution_arn: str, report: Report) -> None:
+    def submit(
+        self,
+        command: RunStep,
+        execution_arn: str,
+        report: Report,
+        *,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         """Run ``command`` as the world says."""
         injected = command.attempt <= self.world.failures.get(command.name or "", 0)
         with self._lock:
@@ -573,7 +581,7 @@ class WorldExecutor(StepExecutor):
             command = attrs.evolve(command, fn=_raiser(kind, message), args=(), kwargs={})
         if delay:
             command = attrs.evolve(command, fn=_delayed(command.fn, delay))
-        super().submit(command, execution_arn, report)
+        super().submit(command, execution_arn, report, now=now)
 
 
 def _raiser(kind: type[Exception], message: str) -> Any:
