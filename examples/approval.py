@@ -19,8 +19,7 @@ from collections.abc import Generator, Iterable
 from typing import Any
 
 from orchestra import CallbackTimeoutError, Duration, Step, WaitForCallback, lambda_handler
-from orchestra.service.local import CallbackAction
-from orchestra.testing import LocalRunner, RunResult
+from orchestra.testing import CallbackAction, LocalRunner, RunResult
 
 Workflow = Generator[Any, Any, dict[str, Any]]
 

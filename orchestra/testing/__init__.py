@@ -10,6 +10,7 @@ generator through expected (descriptor, result) pairs.
 hypothesis is needed only by the tests that use it.
 """
 
+from orchestra.service.local.callbacks import CallbackAction
 from orchestra.testing.checks import (
     DeterminismError,
     DeterminismReport,
@@ -17,7 +18,7 @@ from orchestra.testing.checks import (
 )
 from orchestra.testing.guard import DeterminismGuard, Violation
 from orchestra.testing.replay import MissingInputError, Replayer, ReplayMismatch, ReplayResult
-from orchestra.testing.runner import LocalRunner, RunResult
+from orchestra.testing.runner import LocalRunner, PendingCallback, RunResult
 from orchestra.testing.sequence import run_sequence
 from orchestra.testing.world import (
     CallbackOutcome,
@@ -29,6 +30,7 @@ from orchestra.testing.world import (
 )
 
 __all__ = [
+    "CallbackAction",
     "CallbackOutcome",
     "CrashPoint",
     "DeterminismError",
@@ -38,6 +40,7 @@ __all__ = [
     "InvokeOutcome",
     "LocalRunner",
     "MissingInputError",
+    "PendingCallback",
     "ReplayMismatch",
     "ReplayResult",
     "Replayer",
