@@ -146,8 +146,10 @@ def worlds(
         ({'charge': 1}, True)
         >>> world = find(worlds(callback_names=["ok"], invoke_targets=["pricing"]),
         ...              lambda world: "ok" in world.callbacks)
-        >>> world.callbacks["ok"].kind, sorted(world.invoke_targets())
-        ('timeout', ['pricing'])
+        >>> world.callbacks["ok"].kind in {"success", "failure", "timeout", "heartbeat_timeout"}
+        True
+        >>> sorted(world.invoke_targets())
+        ['pricing']
     """
     counts = st.integers(min_value=0, max_value=max_failures)
     specs: st.SearchStrategy[FailureSpec] = (
