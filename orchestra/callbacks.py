@@ -42,6 +42,7 @@ from orchestra.ops import (
     Op,
     check_kwargs,
     check_name,
+    check_retry,
     check_serde,
     default_name,
     is_generator_function,
@@ -236,10 +237,7 @@ class WaitForCallback(Op[T]):
             )
         given = check_name(name, "WaitForCallback") or default_name(submitter, "WaitForCallback")
         what = op_label("WaitForCallback", given)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ValidationError(
-                f"{what}: retry must be a RetryPolicy, got {describe_value(retry)}"
-            )
+        check_retry(retry, what)
         check_serde(serde, what)
         seconds, heartbeat = _timeouts(timeout, heartbeat_timeout, what)
         self.__attrs_init__(

@@ -127,6 +127,19 @@ def check_serde(serde: object, label: str) -> None:
             )
 
 
+def check_retry(retry: object, label: str) -> None:
+    """Refuse a ``retry`` that is not a :class:`RetryPolicy` (``None`` is the default)."""
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        hint = (
+            " (for a number of attempts, use e.g. RetryPolicy.fixed(max_attempts=3))"
+            if isinstance(retry, int) and not isinstance(retry, bool)
+            else ""
+        )
+        raise ValidationError(
+            f"{label}: retry must be a RetryPolicy, got {describe_value(retry)}{hint}"
+        )
+
+
 def check_kwargs(kwargs: object, label: str) -> dict[str, Any]:
     if kwargs is None:
         return {}
@@ -225,15 +238,7 @@ class Step(Op[T]):
             )
         step_name = check_name(name, "Step") or default_name(fn, "Step")
         label = op_label("Step", step_name)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            hint = (
-                " (for a number of attempts, use e.g. RetryPolicy.fixed(max_attempts=3))"
-                if isinstance(retry, int) and not isinstance(retry, bool)
-                else ""
-            )
-            raise ValidationError(
-                f"{label}: retry must be a RetryPolicy, got {describe_value(retry)}{hint}"
-            )
+        check_retry(retry, label)
         if not isinstance(semantics, StepSemantics):
             raise ValidationError(
                 f"{label}: semantics must be a StepSemantics (e.g. "
