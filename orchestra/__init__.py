@@ -15,6 +15,7 @@ Example:
 from orchestra._logging import get_logger
 from orchestra._steps import StepContext, step_context
 from orchestra.callbacks import Await, Callback, CallbackHandle, WaitForCallback
+from orchestra.completion import Completion, CompletionReason
 from orchestra.conditions import WaitDecision, WaitForCondition, WaitStrategy
 from orchestra.config import Duration, Jitter, RetryDecision, RetryPolicy, StepSemantics
 from orchestra.errors import (
@@ -39,15 +40,23 @@ from orchestra.errors import (
     WaitForConditionError,
     WorkflowDefinitionError,
 )
+from orchestra.fanout import All, AllSettled, Any, Branch, Map, Nesting, Parallel, Race
 from orchestra.invoke import Invoke
 from orchestra.markers import Now, Patched, Uuid
 from orchestra.ops import Attempt, Child, Op, Step, Wait
+from orchestra.results import BatchItem, BatchResult, ItemStatus
 from orchestra.runtime.handler import lambda_handler
 from orchestra.serde import JsonSerde, Serde
 
 __all__ = [
+    "All",
+    "AllSettled",
+    "Any",
     "Attempt",
     "Await",
+    "BatchItem",
+    "BatchResult",
+    "Branch",
     "Callback",
     "CallbackError",
     "CallbackExternalError",
@@ -57,21 +66,28 @@ __all__ = [
     "CheckpointError",
     "Child",
     "ChildContextError",
+    "Completion",
+    "CompletionReason",
     "Duration",
     "ExecutionError",
     "InvocationError",
     "Invoke",
     "InvokeError",
+    "ItemStatus",
     "Jitter",
     "JsonSerde",
     "MalformedEventError",
+    "Map",
+    "Nesting",
     "NonDeterministicExecutionError",
     "Now",
     "Op",
     "OperationError",
     "OrchestraError",
+    "Parallel",
     "Patched",
     "PayloadTooLargeError",
+    "Race",
     "RetryDecision",
     "RetryPolicy",
     "Serde",

@@ -61,6 +61,10 @@ class Kernel(Protocol):
         """Send ``update``; with ``then`` the fiber waits until it is acknowledged."""
         ...
 
+    def confirm(self, owner: Fiber, update: OperationUpdate, then: Then) -> None:
+        """Send ``update`` synchronously; ``then()`` runs once durable; no fiber waits."""
+        ...
+
     def run_step(self, fiber: Fiber, command: RunStep, then: Then) -> None:
         """Run a step; the fiber waits and ``then(value, error)`` gets its outcome."""
         ...

@@ -45,6 +45,7 @@ from orchestra.errors import (
     SerializationError,
     WorkflowDefinitionError,
 )
+from orchestra.fanout import Map, Parallel
 from orchestra.interpreter.callback import handle_await, handle_callback, handle_wait_for_callback
 from orchestra.interpreter.child import handle_child
 from orchestra.interpreter.commands import (
@@ -67,6 +68,7 @@ from orchestra.interpreter.events import (
     StepFinished,
     WriterFailed,
 )
+from orchestra.interpreter.fanout import handle_map, handle_parallel
 from orchestra.interpreter.fiber import Context, Done, Fiber, FiberState, Pending, Then
 from orchestra.interpreter.history import HistoryIndex
 from orchestra.interpreter.ids import operation_id
@@ -120,6 +122,8 @@ HANDLERS: dict[type[Op[Any]], Handler] = {
     WaitForCondition: handle_wait_for_condition,
     Uuid: handle_uuid,
     Patched: handle_patched,
+    Map: handle_map,
+    Parallel: handle_parallel,
 }
 
 S = FiberState
@@ -162,6 +166,7 @@ class Machine:
         self._commands: list[Command] = []
         self._steps: dict[str, Fiber] = {}  # op id -> the fiber waiting for that step
         self._acks: dict[int, Fiber] = {}  # ack number -> the fiber waiting for it
+        self._confirms: dict[int, Then] = {}  # ack number -> what runs once it is durable
         self._timers: dict[int, Fiber] = {}  # fiber id -> fiber parked on a timer
         self._poll_ack: int | None = None
         self._next_ack = 0
@@ -213,7 +218,9 @@ class Machine:
         self._guarded(self._run_ready)
         if self.outcome is None:
             self._poll_due_timers()
-        if self.outcome is None and not (self._ready or self._steps or self._acks):
+        if self.outcome is None and not (
+            self._ready or self._steps or self._acks or self._confirms
+        ):
             self.outcome = Suspended()
         if self.outcome is not None:
             self._close_all()
@@ -243,6 +250,10 @@ class Machine:
                 self._poll_ack = None
                 polled = True
                 continue
+            then = self._confirms.pop(ack, None)
+            if then is not None:
+                self._guarded(then)
+                continue
             fiber = self._acks.pop(ack, None)
             if fiber is None or fiber.state is not S.ON_ACK:
                 continue
@@ -261,7 +272,7 @@ class Machine:
     @property
     def awaiting_acks(self) -> bool:
         """Whether some fiber waits for a checkpoint to be acknowledged (flush now)."""
-        return bool(self._acks) or self._poll_ack is not None
+        return bool(self._acks or self._confirms) or self._poll_ack is not None
 
     @property
     def next_wakeup_ms(self) -> int | None:
@@ -328,6 +339,16 @@ class Machine:
         self._move(fiber, S.ON_ACK, Pending(op_id=update.id, ack=ack, then=then))
         self._acks[ack] = fiber
         self._commands.append(Checkpoint(update, sync=True, ack=ack, owner=fiber.id))
+
+    def confirm(self, owner: Fiber, update: OperationUpdate, then: Then) -> None:
+        """Send ``update`` synchronously; ``then()`` runs once it is durable.
+
+        No fiber waits for it: a branch's SUCCEED while its parent waits on its siblings.
+        ``owner`` names the fiber it belongs to (for withdrawal).
+        """
+        self._next_ack += 1
+        self._confirms[self._next_ack] = then
+        self._commands.append(Checkpoint(update, sync=True, ack=self._next_ack, owner=owner.id))
 
     def run_step(self, fiber: Fiber, command: RunStep, then: Then) -> None:
         """Ask the shell to run a step; ``then(value, error)`` runs with its outcome."""
@@ -511,7 +532,7 @@ class Machine:
         """Poll the service once when a parked timer fell due while other work goes on."""
         if not self._timers or self._poll_ack is not None:
             return
-        if not (self._steps or self._acks):
+        if not (self._steps or self._acks or self._confirms):
             return  # nothing else in flight: the invocation suspends and the service re-invokes
         due = self.next_wakeup_ms
         if due is None or due > self._now_ms:

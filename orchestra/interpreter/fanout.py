@@ -1,0 +1,539 @@
+"""How the interpreter runs :class:`~orchestra.fanout.Map` and :class:`~orchestra.fanout.Parallel`.
+
+The operation is a CONTEXT (``Map`` / ``Parallel``) with id ``M``; branch ``i`` runs as a
+child fiber in a context with id ``hash(M, i)`` (sub-type ``MapIteration`` /
+``ParallelBranch``). A coordinator, owned by the waiting fiber, starts branches in index
+order, at most ``max_concurrency`` in flight (a branch that waits on a timer, a callback or
+an invoke keeps its slot), and asks the completion policy after each branch's outcome is
+durable. Once it decides, the branches still running are cancelled (their queued
+checkpoints are withdrawn) and the BatchResult, which records which items started and the
+reason, is checkpointed on the operation's SUCCEED. A replay reads that BatchResult back;
+it never recomputes the decision.
+
+NESTED branches checkpoint START (async) and SUCCEED/FAIL (sync) of their own, so a
+finished branch replays from its checkpoint without running. FLAT branches checkpoint
+nothing of their own: their operations report ``M`` as parent and their bodies replay.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from orchestra.completion import CompletionReason
+from orchestra.errors import (
+    ChildContextError,
+    ExecutionError,
+    OperationError,
+    SerializationError,
+    StepError,
+    WorkflowDefinitionError,
+    error_object,
+)
+from orchestra.errors import operation_error_from as rebuild
+from orchestra.fanout import Map, Nesting, Parallel
+from orchestra.interpreter.child import CHECKPOINT_PAYLOAD_LIMIT
+from orchestra.interpreter.fiber import Context, FiberState
+from orchestra.interpreter.ids import operation_id
+from orchestra.interpreter.payloads import ANY_SERDE, decode, encode, serde_for
+from orchestra.interpreter.signals import BLOCKED, ExecutionFailure, label
+from orchestra.ops import Step, is_generator_function
+from orchestra.results import BatchItem, BatchResult, ItemStatus
+from orchestra.serde import Serde
+from orchestra.wire.models import (
+    ContextOptions,
+    ErrorObject,
+    Operation,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+)
+
+if TYPE_CHECKING:
+    from orchestra.interpreter.fiber import Fiber
+    from orchestra.interpreter.kernel import Kernel
+
+__all__ = ["handle_map", "handle_parallel"]
+
+Body = Callable[[], Generator[Any, Any, Any]]
+Outcome = Result[Any, OperationError]
+
+
+@attrs.frozen
+class _Plan:
+    """What one Map or Parallel runs: its branches and how to record and read them."""
+
+    op: Map[Any] | Parallel
+    op_id: str
+    kind: str  # "MapResult" | "ParallelResult"
+    branch_sub_type: str
+    names: tuple[str | None, ...]
+    bodies: tuple[Body, ...]
+    item_serde: Serde[Any]
+
+    @property
+    def total(self) -> int:
+        return len(self.bodies)
+
+    def branch_id(self, index: int) -> str:
+        return operation_id(self.op_id, index)
+
+
+def handle_map(
+    k: Kernel, fiber: Fiber, op: Map[Any], op_id: str, recorded: Operation | None
+) -> object:
+    """Replay or run a Map."""
+    names = tuple(_item_name(op, i, item) for i, item in enumerate(op.items))
+    bodies = tuple(_map_body(op, i, item) for i, item in enumerate(op.items))
+    item_serde = op.item_serde or serde_for(k.serdes, op.fn, None)
+    plan = _Plan(op, op_id, "MapResult", "MapIteration", names, bodies, item_serde)
+    return _run(k, fiber, plan, recorded)
+
+
+def handle_parallel(
+    k: Kernel, fiber: Fiber, op: Parallel, op_id: str, recorded: Operation | None
+) -> object:
+    """Replay or run a Parallel."""
+    names = tuple(b.name or f"parallel-branch-{i}" for i, b in enumerate(op.branches))
+    bodies = tuple(_parallel_body(b.fn) for b in op.branches)
+    plan = _Plan(
+        op, op_id, "ParallelResult", "ParallelBranch", names, bodies, op.item_serde or ANY_SERDE
+    )
+    return _run(k, fiber, plan, recorded)
+
+
+# --- branch bodies -----------------------------------------------------------------------
+
+
+def _item_name(op: Map[Any], index: int, item: Any) -> str:
+    if op.item_namer is None:
+        return f"map-item-{index}"
+    where = f"{label('', op.name)} item {index}".strip()
+    try:
+        name = op.item_namer(item, index)
+    except Exception as exc:
+        raise ExecutionFailure(
+            ExecutionError(f"the item_namer of {where} raised {type(exc).__name__}: {exc}")
+        ) from exc
+    if not isinstance(name, str) or not name:
+        raise ExecutionFailure(
+            ExecutionError(
+                f"the item_namer of {where} returned {name!r}; it must return a non-empty str"
+            )
+        )
+    return name
+
+
+def _map_body(op: Map[Any], index: int, item: Any) -> Body:
+    if is_generator_function(op.fn):
+        return lambda: _generator(op.fn, item, index)
+    return lambda: _single_step(Step(op.fn, item, index))
+
+
+def _parallel_body(fn: Callable[[], Any]) -> Body:
+    if is_generator_function(fn):
+        return lambda: _generator(fn)
+    return lambda: _single_step(Step(fn))
+
+
+class _OneStepFailed(Exception):
+    """A plain-function branch's step gave up; carries the function's own error."""
+
+    def __init__(self, error: StepError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _raw_error(error: BaseException) -> ErrorObject:
+    """The error a failed item records: for a one-step branch, the function's raised type."""
+    if isinstance(error, _OneStepFailed):
+        step = error.error
+        return ErrorObject(step.message or None, step.error_type, step.data, step.stack_trace)
+    return error_object(error)
+
+
+def _generator(fn: Callable[..., Any], *args: Any) -> Generator[Any, Any, Any]:
+    gen = fn(*args)
+    if not inspect.isgenerator(gen):
+        raise WorkflowDefinitionError(f"{fn!r} did not return a generator")
+    return gen
+
+
+def _single_step(step: Step[Any]) -> Generator[Any, Any, Any]:
+    try:
+        return (yield step)
+    except StepError as exc:
+        raise _OneStepFailed(exc) from exc
+
+
+# --- the operation -----------------------------------------------------------------------
+
+
+def _run(k: Kernel, fiber: Fiber, plan: _Plan, recorded: Operation | None) -> object:
+    op = plan.op
+    if recorded is not None and recorded.status is OperationStatus.SUCCEEDED:
+        details = recorded.context_details
+        payload = details.result if details else None
+        if details is not None and details.replay_children:
+            _Coordinator(k, fiber, plan).replay_large(payload or "")
+        else:
+            _deliver(k, fiber, plan, _decode_result(plan, payload or ""))
+        return None if fiber.state is FiberState.RUNNABLE else BLOCKED
+    if recorded is not None and recorded.is_terminal:
+        details = recorded.context_details
+        error = rebuild(
+            ChildContextError,
+            details.error if details else None,
+            operation_id=plan.op_id,
+            name=op.name,
+        )
+        k.wake(fiber, None, error)
+        return None
+    if recorded is None:
+        k.checkpoint(fiber, k.update(fiber, op, plan.op_id, OperationAction.START))
+    _Coordinator(k, fiber, plan).start()
+    return None if fiber.state is FiberState.RUNNABLE else BLOCKED
+
+
+def _decode_result(plan: _Plan, payload: str) -> BatchResult[Any]:
+    serde = plan.op.serde
+    if serde is None:
+        try:
+            return BatchResult.decode(payload, plan.item_serde)
+        except SerializationError as exc:
+            raise ExecutionFailure(exc) from exc
+    value = decode(serde, payload, plan.op_id, plan.op.name)
+    if not isinstance(value, BatchResult):
+        raise ExecutionFailure(
+            SerializationError(
+                f"the serde of {label(plan.op_id, plan.op.name)} decoded a "
+                f"{type(value).__name__}, not a BatchResult"
+            )
+        )
+    return value
+
+
+def _deliver(k: Kernel, fiber: Fiber, plan: _Plan, result: BatchResult[Any]) -> None:
+    """Wake the waiting fiber with the result, as the combinator (if any) reads it."""
+    reading = plan.op.reading if isinstance(plan.op, Parallel) else None
+    if reading is None:
+        k.wake(fiber, result, None)
+        return
+    try:
+        value = reading(result)
+    except OperationError as exc:
+        k.wake(fiber, None, exc)
+        return
+    k.wake(fiber, value, None)
+
+
+class _Coordinator:
+    """Starts branches, gathers their outcomes, and ends the operation once it is decided."""
+
+    def __init__(self, k: Kernel, fiber: Fiber, plan: _Plan) -> None:
+        self.k = k
+        self.fiber = fiber
+        self.plan = plan
+        self.limit = plan.op.max_concurrency
+        self.flat = plan.op.nesting is Nesting.FLAT
+        self.next_index = 0
+        self.running: dict[int, Fiber] = {}
+        self.confirming: set[int] = set()
+        self.items: dict[int, BatchItem[Any]] = {}
+        self.started: set[int] = set()
+        self.done = False
+
+    # --- live ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self._decide():
+            self._schedule()
+
+    def _in_flight(self) -> int:
+        return len(self.running) + len(self.confirming)
+
+    def _schedule(self) -> None:
+        while (
+            not self.done
+            and self.next_index < self.plan.total
+            and (self.limit is None or self._in_flight() < self.limit)
+        ):
+            index = self.next_index
+            self.next_index += 1
+            self._start_branch(index)
+
+    def _start_branch(self, index: int) -> None:
+        plan = self.plan
+        branch_id = plan.branch_id(index)
+        self.started.add(index)
+        rebuilding = False  # a SUCCEEDED branch whose result was too large to store
+        if not self.flat:
+            recorded = self.k.history.get(branch_id)
+            details = recorded.context_details if recorded is not None else None
+            rebuilding = bool(
+                recorded is not None
+                and recorded.status is OperationStatus.SUCCEEDED
+                and details is not None
+                and details.replay_children
+            )
+            if recorded is not None and recorded.is_terminal and not rebuilding:
+                self._resolved_from_history(index, recorded)
+                return
+            if recorded is None:
+                self.k.checkpoint(self.fiber, self._update(index, OperationAction.START))
+        context = Context(
+            prefix=branch_id,
+            parent_id=plan.op_id if self.flat else branch_id,
+            virtual=self.flat,
+            sub_type=plan.branch_sub_type,
+            name=plan.names[index],
+            path=f"{self.fiber.path} > {plan.names[index] or branch_id[:12]}",
+        )
+        self.k.start_context(
+            self.fiber,
+            plan.bodies[index],
+            context,
+            lambda v, e: self._branch_done(index, v, e, rebuilding=rebuilding),
+        )
+        self.running[index] = self.fiber.children[-1]
+
+    def _resolved_from_history(self, index: int, recorded: Operation) -> None:
+        details = recorded.context_details
+        name = self.plan.names[index]
+        if recorded.status is OperationStatus.SUCCEEDED:
+            result = details.result if details else None
+            self._item(index, Success(decode(self.plan.item_serde, result, recorded.id, name)))
+        else:
+            self._item(index, Failure(self._error_of(index, details.error if details else None)))
+
+    def _branch_done(
+        self, index: int, value: Any, error: BaseException | None, *, rebuilding: bool = False
+    ) -> None:
+        self.running.pop(index, None)
+        if self.done:
+            return
+        plan = self.plan
+        if rebuilding and error is None:  # its SUCCEED is recorded: nothing to checkpoint
+            self._item(index, Success(value))
+            return
+        if error is not None:
+            err = _raw_error(error)
+            failure = self._map_error(
+                rebuild(
+                    ChildContextError,
+                    err,
+                    operation_id=plan.branch_id(index),
+                    name=plan.names[index],
+                )
+            )
+            if self.flat:
+                self._item(index, Failure(failure))
+                return
+            self.confirming.add(index)
+            update = self._update(index, OperationAction.FAIL, error=err)
+            self.k.confirm(self.fiber, update, lambda: self._confirmed(index, Failure(failure)))
+            return
+        payload = encode(
+            plan.item_serde, value, plan.branch_id(index), plan.names[index], None, "branch result"
+        )
+        decoded = decode(plan.item_serde, payload, plan.branch_id(index), plan.names[index])
+        if self.flat:
+            self._item(index, Success(decoded))
+            return
+        large = len(payload.encode()) > CHECKPOINT_PAYLOAD_LIMIT
+        update = self._update(
+            index,
+            OperationAction.SUCCEED,
+            payload="" if large else payload,
+            context_options=ContextOptions(replay_children=large),
+        )
+        self.confirming.add(index)
+        self.k.confirm(self.fiber, update, lambda: self._confirmed(index, Success(decoded)))
+
+    def _confirmed(self, index: int, outcome: Outcome) -> None:
+        self.confirming.discard(index)
+        if not self.done:
+            self._item(index, outcome)
+
+    def _item(self, index: int, outcome: Outcome) -> None:
+        status = ItemStatus.SUCCEEDED if isinstance(outcome, Success) else ItemStatus.FAILED
+        self.items[index] = BatchItem(index, status, outcome, self.plan.names[index])
+        if not self._decide():
+            self._schedule()
+
+    def _decide(self) -> bool:
+        terminal = [self.items[i] for i in sorted(self.items)]
+        reason = self.plan.op.completion.decide(self.plan.total, terminal)
+        if reason is None:
+            return False
+        self._finish(reason)
+        return True
+
+    def _finish(self, reason: CompletionReason) -> None:
+        self.done = True
+        for child in list(self.running.values()):
+            if not child.finished:
+                self.k.cancel(child)
+        self.running.clear()
+        items = [
+            self.items.get(i) or BatchItem(i, ItemStatus.STARTED, None, self.plan.names[i])
+            for i in sorted(self.started)
+        ]
+        result: BatchResult[Any] = BatchResult(tuple(items), reason)
+        plan = self.plan
+        serde = plan.op.serde
+        try:
+            payload = (
+                serde.serialize(result) if serde is not None else result.encode(plan.item_serde)
+            )
+        except Exception as exc:
+            raise ExecutionFailure(
+                SerializationError(
+                    f"cannot serialise the result of {label(plan.op_id, plan.op.name)}: {exc}"
+                )
+            ) from exc
+        large = len(payload.encode()) > CHECKPOINT_PAYLOAD_LIMIT
+        stored = result.summary_envelope(plan.kind) if large else payload
+        delivered = result if large else _decode_result(plan, payload)
+        update = self.k.update(
+            self.fiber,
+            plan.op,
+            plan.op_id,
+            OperationAction.SUCCEED,
+            payload=stored,
+            context_options=ContextOptions(replay_children=large),
+        )
+        self.k.checkpoint(self.fiber, update, lambda: _deliver(self.k, self.fiber, plan, delivered))
+
+    # --- replay of a large result ---------------------------------------------------------
+
+    def replay_large(self, payload: str) -> None:
+        """Rebuild a BatchResult stored as an envelope from the branches' checkpoints."""
+        try:
+            envelope = BatchResult.parse_envelope(payload)
+        except SerializationError as exc:
+            raise ExecutionFailure(exc) from exc
+        self.done = True  # no decision to make: it is recorded
+        self.replay_reason = envelope.completion_reason
+        self.replay_total = envelope.total_count
+        self.started = set(range(envelope.total_count))
+        for index in range(envelope.total_count):
+            if index in envelope.started:
+                continue
+            recorded = self.k.history.get(self.plan.branch_id(index))
+            if not self.flat and recorded is not None and recorded.is_terminal:
+                self._replayed(index, recorded)
+            elif self.flat:
+                self._replay_flat(index)
+        self._maybe_deliver_replay()
+
+    def _replayed(self, index: int, recorded: Operation) -> None:
+        details = recorded.context_details
+        if recorded.status is OperationStatus.SUCCEEDED:
+            value = decode(
+                self.plan.item_serde,
+                details.result if details else None,
+                recorded.id,
+                self.plan.names[index],
+            )
+            self.items[index] = BatchItem(
+                index, ItemStatus.SUCCEEDED, Success(value), self.plan.names[index]
+            )
+        else:
+            error = self._error_of(index, details.error if details else None)
+            self.items[index] = BatchItem(
+                index, ItemStatus.FAILED, Failure(error), self.plan.names[index]
+            )
+
+    def _replay_flat(self, index: int) -> None:
+        plan = self.plan
+        context = Context(
+            prefix=plan.branch_id(index),
+            parent_id=plan.op_id,
+            virtual=True,
+            sub_type=plan.branch_sub_type,
+            name=plan.names[index],
+            path=f"{self.fiber.path} > {plan.names[index]}",
+        )
+
+        def done(value: Any, error: BaseException | None) -> None:
+            self.running.pop(index, None)
+            if error is not None:
+                err = _raw_error(error)
+                failure = self._map_error(
+                    rebuild(
+                        ChildContextError,
+                        err,
+                        operation_id=plan.branch_id(index),
+                        name=plan.names[index],
+                    )
+                )
+                self.items[index] = BatchItem(
+                    index, ItemStatus.FAILED, Failure(failure), plan.names[index]
+                )
+            else:
+                self.items[index] = BatchItem(
+                    index, ItemStatus.SUCCEEDED, Success(value), plan.names[index]
+                )
+            self._maybe_deliver_replay()
+
+        self.k.start_context(self.fiber, plan.bodies[index], context, done)
+        self.running[index] = self.fiber.children[-1]
+
+    def _maybe_deliver_replay(self) -> None:
+        if self.running:
+            return
+        items = [
+            self.items.get(i) or BatchItem(i, ItemStatus.STARTED, None, self.plan.names[i])
+            for i in range(self.replay_total)
+        ]
+        _deliver(self.k, self.fiber, self.plan, BatchResult(tuple(items), self.replay_reason))
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _update(self, index: int, action: OperationAction, **fields: Any) -> OperationUpdate:
+        return OperationUpdate(
+            id=self.plan.branch_id(index),
+            type=OperationType.CONTEXT,
+            action=action,
+            parent_id=self.plan.op_id,
+            name=self.plan.names[index],
+            sub_type=self.plan.branch_sub_type,
+            **fields,
+        )
+
+    def _error_of(self, index: int, error: Any) -> OperationError:
+        rebuilt = rebuild(
+            ChildContextError,
+            error,
+            operation_id=self.plan.branch_id(index),
+            name=self.plan.names[index],
+        )
+        return self._map_error(rebuilt)
+
+    def _map_error(self, error: OperationError) -> OperationError:
+        mapper = self.plan.op.error_mapper
+        if mapper is None:
+            return error
+        try:
+            mapped = mapper(error)
+        except Exception as exc:
+            raise ExecutionFailure(
+                ExecutionError(
+                    f"the error_mapper of {label(self.plan.op_id, self.plan.op.name)} raised "
+                    f"{type(exc).__name__}: {exc}"
+                )
+            ) from exc
+        if not isinstance(mapped, OperationError):
+            raise ExecutionFailure(
+                ExecutionError(
+                    f"the error_mapper of {label(self.plan.op_id, self.plan.op.name)} returned "
+                    f"{type(mapped).__name__}; it must return an OperationError"
+                )
+            )
+        return mapped
