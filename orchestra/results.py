@@ -9,9 +9,11 @@ fail the batch: the Map or Parallel operation succeeds with a result whose ``sta
 **Errors.** A failed item holds a :class:`~orchestra.errors.ChildContextError` whose
 ``error_type`` is the *raw* type that escaped the branch (``"ValueError"``, or
 ``"StepError"`` for a failed step the branch did not catch), with the rest of the cause
-chain below it, so ``is_caused_by(ValueError)`` holds. Whatever error a :class:`BatchItem`
-is built with, it is normalised to that form at once, exactly as a replay rebuilds it from
-the checkpoint: the first run and every replay see the same error.
+chain below it, so ``is_caused_by(ValueError)`` holds; that is what :func:`branch_error`
+builds, and what :meth:`BatchResult.decode` rebuilds from the checkpoint. A
+:class:`BatchItem` built with a plain exception normalises it to that form at once; an
+:class:`~orchestra.errors.OperationError` (such as the output of an error mapper) is kept as
+given, and stored as the error that escaped the branch.
 
 **Checkpoint formats.** :meth:`BatchResult.encode` writes the compact JSON that the Map or
 Parallel CONTEXT stores; each value is stored as its item serde's output string (so any
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Literal, TypeVar, final
 
 import attrs
@@ -109,8 +111,9 @@ def branch_error(error: BaseException | ErrorObject, *, name: str | None = None)
     """The :class:`ChildContextError` a failed branch is reported as.
 
     ``error`` is what escaped the branch (any exception), a :class:`ChildContextError` that
-    already stands for it (as a failed child context is rebuilt), or the raw error object
-    checkpointed for the branch. The result is what a replay rebuilds from the checkpoint.
+    already stands for it (as a failed child context is rebuilt; its ``operation_id`` is
+    kept), or the raw error object checkpointed for the branch. The result is what
+    :meth:`BatchResult.decode` rebuilds from the checkpoint.
 
     Example:
         >>> err = branch_error(KeyError("card"), name="charge-1")
@@ -119,8 +122,12 @@ def branch_error(error: BaseException | ErrorObject, *, name: str | None = None)
         >>> branch_error(err).error_type  # idempotent
         'KeyError'
     """
-    obj = error if isinstance(error, ErrorObject) else _raw_error_object(error)
-    return operation_error_from(ChildContextError, obj, name=name)
+    if isinstance(error, ErrorObject):
+        return operation_error_from(ChildContextError, error, name=name)
+    operation_id = error.operation_id if isinstance(error, OperationError) else None
+    return operation_error_from(
+        ChildContextError, _raw_error_object(error), operation_id=operation_id, name=name
+    )
 
 
 _RESULT_TYPES: dict[ItemStatus, type[Any]] = {
@@ -148,8 +155,9 @@ class BatchItem(Generic[T]):
     Attributes:
         index: the branch's index (the item's position for a Map).
         status: SUCCEEDED, FAILED, or STARTED (started but not ended when the batch ended).
-        result: ``Success(value)``, ``Failure(error)``, or ``None`` while STARTED. A failure
-            is normalised to the :class:`ChildContextError` of :func:`branch_error`.
+        result: ``Success(value)``, ``Failure(error)``, or ``None`` while STARTED. A
+            failure with an exception that is not an :class:`OperationError` is normalised
+            with :func:`branch_error`; an :class:`OperationError` is kept as given.
         name: the branch's name, if it has one.
 
     Example:
@@ -182,7 +190,8 @@ class BatchItem(Generic[T]):
                 raise ValidationError(
                     f"BatchItem {self.index} failed with {describe_value(error)}, not an exception"
                 )
-            object.__setattr__(self, "result", Failure(branch_error(error, name=self.name)))
+            if not isinstance(error, OperationError):
+                object.__setattr__(self, "result", Failure(branch_error(error, name=self.name)))
 
     @classmethod
     def success(cls, index: int, value: T, name: str | None = None) -> BatchItem[T]:
@@ -372,8 +381,18 @@ class BatchResult(Generic[T]):
         return json.dumps(body, separators=(",", ":"))
 
     @classmethod
-    def decode(cls, payload: str, item_serde: Serde[Any]) -> BatchResult[Any]:
+    def decode(
+        cls,
+        payload: str,
+        item_serde: Serde[Any],
+        *,
+        map_error: Callable[[OperationError], OperationError] | None = None,
+    ) -> BatchResult[Any]:
         """Read back :meth:`encode`'s payload, each value read by ``item_serde``.
+
+        Each failed item's error is rebuilt with :func:`branch_error` (a
+        :class:`ChildContextError` carrying the raw type, named after the item), then passed
+        through ``map_error`` if given.
 
         Raises:
             SerializationError: the payload is not such a batch (the message says why).
@@ -397,7 +416,8 @@ class BatchResult(Generic[T]):
             if not isinstance(entries, list):
                 raise _Invalid(f"'all' must be a list, got {describe_value(entries)}")
             items = [
-                _decode_item(entry, position, item_serde) for position, entry in enumerate(entries)
+                _decode_item(entry, position, item_serde, map_error)
+                for position, entry in enumerate(entries)
             ]
             return cls(tuple(items), reason)
         except _Invalid as exc:
@@ -534,7 +554,12 @@ def _decode_error(value: Any, where: str) -> ErrorObject:
     return from_wire(dict(value), ErrorObject)
 
 
-def _decode_item(entry: Any, position: int, item_serde: Serde[Any]) -> BatchItem[Any]:
+def _decode_item(
+    entry: Any,
+    position: int,
+    item_serde: Serde[Any],
+    map_error: Callable[[OperationError], OperationError] | None,
+) -> BatchItem[Any]:
     where = f"item {position}"
     if not isinstance(entry, Mapping):
         raise _Invalid(f"{where} must be an object, got {describe_value(entry)}")
@@ -568,6 +593,6 @@ def _decode_item(entry: Any, position: int, item_serde: Serde[Any]) -> BatchItem
             ) from exc
         return BatchItem(index, status, Success(value), name)
     if status is ItemStatus.FAILED:
-        error = _decode_error(entry.get("error"), where)
-        return BatchItem.failure(index, error, name)
+        error = branch_error(_decode_error(entry.get("error"), where), name=name)
+        return BatchItem(index, status, Failure(map_error(error) if map_error else error), name)
     return BatchItem.started(index, name)

@@ -190,10 +190,55 @@ def test_a_child_context_error_raised_by_the_branch_itself() -> None:
     assert (error.error_type, error.message) == ("ChildContextError", "inner")
 
 
-def test_failures_built_directly_are_normalised_like_a_replay() -> None:
-    direct = BatchItem(0, ItemStatus.FAILED, Failure(step_error_caused_by_value_error()), "n")
-    helper = BatchItem.failure(0, step_error_caused_by_value_error(), "n")
+def test_plain_exceptions_built_directly_are_normalised() -> None:
+    direct = BatchItem(0, ItemStatus.FAILED, Failure(raised(ValueError("v"))), "n")  # type: ignore[arg-type]
+    helper = BatchItem.failure(0, direct.error or ValueError(), "n")
+    assert isinstance(direct.error, ChildContextError)
+    assert (direct.error.error_type, direct.error.name) == ("ValueError", "n")
     assert same_error(direct.error, helper.error)
+
+
+def test_operation_errors_built_directly_are_kept_as_given() -> None:
+    class PaymentError(OperationError):
+        pass
+
+    mapped = PaymentError("declined", error_type="CardError", operation_id="b0", name="n")
+    item = BatchItem(0, ItemStatus.FAILED, Failure(mapped), "n")
+    assert item.error is mapped
+    # stored as the error that escaped the branch; decoded as a ChildContextError
+    back = BatchResult.decode(BatchResult((item,), TOL).encode(JsonSerde()), JsonSerde())
+    error = back.errors()[0]
+    assert isinstance(error, ChildContextError) and error.error_type == "PaymentError"
+    assert error.is_caused_by("CardError") and error.name == "n"
+
+
+def test_branch_error_keeps_the_operation_id_of_a_rebuilt_child_context_error() -> None:
+    rebuilt = operation_error_from(
+        ChildContextError, error_object(ValueError("x")), operation_id="op-7", name="b"
+    )
+    assert branch_error(rebuilt, name="b").operation_id == "op-7"
+    assert branch_error(ValueError("x")).operation_id is None
+
+
+def test_decode_maps_errors_when_asked() -> None:
+    class Declined(OperationError):
+        pass
+
+    payload = BatchResult(
+        (BatchItem.success(0, 1), BatchItem.failure(1, KeyError("k"), name="b")), TOL
+    ).encode(JsonSerde())
+    seen: list[OperationError] = []
+
+    def mapper(error: OperationError) -> OperationError:
+        seen.append(error)
+        return Declined(error.message, error_type=error.error_type, name=error.name)
+
+    back = BatchResult.decode(payload, JsonSerde(), map_error=mapper)
+    assert len(seen) == 1 and isinstance(seen[0], ChildContextError)
+    assert seen[0].error_type == "KeyError" and seen[0].name == "b"
+    assert isinstance(back.errors()[0], Declined) and back.values() == [1]
+    with pytest.raises(Declined):
+        back.throw_if_error()
 
 
 @given(
