@@ -43,7 +43,17 @@ from matching import (
 
 from orchestra.testing import LocalRunner, RunResult
 
-SUITES = ("step", "wait", "child", "callback", "invoke", "wait_for_condition", "wait_for_callback")
+SUITES = (
+    "step",
+    "wait",
+    "child",
+    "callback",
+    "invoke",
+    "wait_for_condition",
+    "wait_for_callback",
+    "parallel",
+    "map",
+)
 
 #: Requirements that cannot run locally: ``"<suite>/<id>"`` -> reason (strict xfail).
 XFAIL: dict[str, str] = {}

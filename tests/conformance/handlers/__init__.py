@@ -7,7 +7,17 @@ functions the invoke requirements call are registered by function name in :data:
 
 from __future__ import annotations
 
-from . import callback, child, invoke, step, wait, wait_for_callback, wait_for_condition
+from . import (
+    callback,
+    child,
+    invoke,
+    map,
+    parallel,
+    step,
+    wait,
+    wait_for_callback,
+    wait_for_condition,
+)
 from ._registry import HANDLERS, TARGETS
 
 __all__ = [
@@ -16,6 +26,8 @@ __all__ = [
     "callback",
     "child",
     "invoke",
+    "map",
+    "parallel",
     "step",
     "wait",
     "wait_for_callback",
