@@ -40,7 +40,7 @@ from orchestra.errors import (
     WaitForConditionError,
     WorkflowDefinitionError,
 )
-from orchestra.fanout import All, AllSettled, Any, Branch, Map, Nesting, Parallel, Race
+from orchestra.fanout import All, AllSettled, Any, Branch, ItemBatch, Map, Nesting, Parallel, Race
 from orchestra.invoke import Invoke
 from orchestra.markers import Now, Patched, Uuid
 from orchestra.ops import Attempt, Child, Op, Step, Wait
@@ -73,6 +73,7 @@ __all__ = [
     "InvocationError",
     "Invoke",
     "InvokeError",
+    "ItemBatch",
     "ItemStatus",
     "Jitter",
     "JsonSerde",

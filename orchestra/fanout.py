@@ -39,8 +39,10 @@ from orchestra.completion import Completion
 from orchestra.errors import OperationError, ValidationError, describe_value
 from orchestra.ops import Op, check_name, check_serde, default_name, op_label
 from orchestra.results import BatchResult
-from orchestra.serde import Serde
+from orchestra.serde import JsonSerde, Serde
 from orchestra.wire.models import OperationType, SubType
+
+ANY_SERDE: JsonSerde[TAny] = JsonSerde()
 
 __all__ = [
     "All",
@@ -48,6 +50,7 @@ __all__ = [
     "Any",
     "Branch",
     "ErrorMapper",
+    "ItemBatch",
     "Map",
     "Nesting",
     "Parallel",
@@ -58,6 +61,69 @@ T = TypeVar("T")
 
 #: Translates a branch's failure into the error the caller sees in the BatchResult.
 ErrorMapper = Callable[[OperationError], OperationError]
+
+
+@final
+@attrs.frozen
+class ItemBatch:
+    """Several items per Map iteration: fewer operations for very large maps.
+
+    Consecutive items are grouped until a group holds ``max_items`` items or their JSON
+    reaches ``max_bytes``. Each group is one ``MapIteration`` context (named
+    ``map-batch-<k>``) in which the items run one after another; the BatchResult still
+    has one item per input item.
+
+    Example:
+        >>> [len(group) for group in ItemBatch(max_items=100).groups(list(range(250)))]
+        [100, 100, 50]
+        >>> ItemBatch()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        orchestra.errors.ValidationError: ItemBatch needs max_items or max_bytes ...
+    """
+
+    max_items: int | None = None
+    max_bytes: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for what, value in (("max_items", self.max_items), ("max_bytes", self.max_bytes)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValidationError(
+                    f"ItemBatch: {what} must be a whole number >= 1, got {describe_value(value)}"
+                )
+        if self.max_items is None and self.max_bytes is None:
+            raise ValidationError(
+                "ItemBatch needs max_items or max_bytes (or both): without a bound every "
+                "item would go in one group"
+            )
+
+    def groups(self, items: Sequence[TAny]) -> tuple[tuple[int, ...], ...]:
+        """The item indexes of each group, in order."""
+        groups: list[tuple[int, ...]] = []
+        current: list[int] = []
+        size = 0
+        for index, item in enumerate(items):
+            item_size = len(_json_text(item)) if self.max_bytes is not None else 0
+            full = (self.max_items is not None and len(current) >= self.max_items) or (
+                self.max_bytes is not None and current and size + item_size > self.max_bytes
+            )
+            if full:
+                groups.append(tuple(current))
+                current, size = [], 0
+            current.append(index)
+            size += item_size
+        if current:
+            groups.append(tuple(current))
+        return tuple(groups)
+
+
+def _json_text(item: TAny) -> str:
+    try:
+        return ANY_SERDE.serialize(item)
+    except Exception:
+        return repr(item)
 
 
 class Nesting(enum.Enum):
@@ -150,6 +216,7 @@ class Map(Op[BatchResult[T]]):
     serde: Serde[TAny] | None
     item_serde: Serde[TAny] | None
     error_mapper: ErrorMapper | None
+    batch: ItemBatch | None
 
     op_type = OperationType.CONTEXT
     sub_type = SubType.MAP.value
@@ -168,6 +235,7 @@ class Map(Op[BatchResult[T]]):
         serde: Serde[TAny] | None = None,
         item_serde: Serde[TAny] | None = None,
         error_mapper: ErrorMapper | None = None,
+        batch: ItemBatch | None = None,
     ) -> None:
         if not callable(fn):
             raise ValidationError(f"Map needs a function for the items, got {describe_value(fn)}")
@@ -181,6 +249,10 @@ class Map(Op[BatchResult[T]]):
             raise ValidationError(
                 f"{what}: item_namer must be a function (item, index) -> str, got "
                 f"{describe_value(item_namer)}"
+            )
+        if batch is not None and not isinstance(batch, ItemBatch):
+            raise ValidationError(
+                f"{what}: batch must be an ItemBatch, got {describe_value(batch)}"
             )
         limit = _check_common(
             what, max_concurrency, completion, nesting, serde, item_serde, error_mapper
@@ -198,6 +270,7 @@ class Map(Op[BatchResult[T]]):
             serde,
             item_serde,
             error_mapper,
+            batch,
         )
 
     @property

@@ -324,6 +324,7 @@ class Child(Op[T]):
     name: str | None
     virtual: bool
     serde: Serde[T] | None
+    error_mapper: Callable[[OperationError], OperationError] | None
 
     op_type = OperationType.CONTEXT
     sub_type = SubType.CHILD.value
@@ -338,6 +339,7 @@ class Child(Op[T]):
         virtual: bool = False,
         serde: Serde[T] | None = None,
         kwargs: Mapping[str, Any] | None = None,
+        error_mapper: Callable[[OperationError], OperationError] | None = None,
     ) -> None: ...
 
     @overload
@@ -350,6 +352,7 @@ class Child(Op[T]):
         virtual: bool = False,
         serde: Serde[T] | None = None,
         kwargs: Mapping[str, Any] | None = None,
+        error_mapper: Callable[[OperationError], OperationError] | None = None,
     ) -> None: ...
 
     def __init__(
@@ -361,6 +364,7 @@ class Child(Op[T]):
         virtual: bool = False,
         serde: Serde[T] | None = None,
         kwargs: Mapping[str, Any] | None = None,
+        error_mapper: Callable[[OperationError], OperationError] | None = None,
     ) -> None:
         """Describe the child context (see the class documentation).
 
@@ -374,7 +378,14 @@ class Child(Op[T]):
         if not isinstance(virtual, bool):
             raise ValidationError(f"{label}: virtual must be a bool, got {describe_value(virtual)}")
         check_serde(serde, label)
-        self.__attrs_init__(fn, args, check_kwargs(kwargs, label), child_name, virtual, serde)
+        if error_mapper is not None and not callable(error_mapper):
+            raise ValidationError(
+                f"{label}: error_mapper must be a function of the child's error, got "
+                f"{describe_value(error_mapper)}"
+            )
+        self.__attrs_init__(
+            fn, args, check_kwargs(kwargs, label), child_name, virtual, serde, error_mapper
+        )
 
     @property
     def op_name(self) -> str | None:

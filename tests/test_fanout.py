@@ -20,6 +20,7 @@ from orchestra import (
     Nesting,
     Parallel,
     Race,
+    RetryPolicy,
     Step,
     ValidationError,
     Wait,
@@ -217,8 +218,11 @@ def test_any_gives_the_first_success_and_race_the_first_to_finish():
         yield Wait(100)
         return "slow"
 
-    def broken() -> str:
+    def explode() -> str:
         raise RuntimeError("broken")
+
+    def broken() -> Generator[Any, Any, str]:  # fails at once: no retry delays to race
+        return (yield Step(explode, retry=RetryPolicy.none()))
 
     def workflow() -> Generator[Any, Any, Any]:
         first_ok = yield AnyOf(broken, slow, fast, name="any")
@@ -232,7 +236,7 @@ def test_any_gives_the_first_success_and_race_the_first_to_finish():
 
     run = LocalRunner(workflow).run()
     assert run.status == "SUCCEEDED", run.error
-    assert run.result == ["fast", "fast", "RuntimeError", 1, 1]
+    assert run.result == ["fast", "fast", "StepError", 1, 1]  # a generator branch let it escape
 
 
 def test_the_losers_of_a_race_send_nothing_after_the_winner():
@@ -401,3 +405,102 @@ def test_map_items_are_steps_that_retry_by_their_default_policy():
     run = LocalRunner(workflow).run()
     assert run.result == [1, 2] and attempts == {1: 2, 2: 2}
     assert all(op.status is OperationStatus.SUCCEEDED for op in run.operations_named("flaky"))
+
+
+# --- item batching ---------------------------------------------------------------------------
+
+
+def test_item_batches_run_several_items_per_iteration_with_results_per_item():
+    from orchestra import ItemBatch
+
+    def workflow() -> Generator[Any, Any, Any]:
+        result = yield Map(
+            [1, 2, 3, 4, 5],
+            fail_on_odd,
+            name="batched",
+            batch=ItemBatch(max_items=2),
+            completion=Completion.all_completed(),
+        )
+        yield Wait(1)  # replay from the batch checkpoints
+        return [
+            [(i.index, i.status.value) for i in result.items],
+            result.values(),
+            [e.error_type for e in result.errors()],
+        ]
+
+    run = LocalRunner(workflow).run()
+    assert run.status == "SUCCEEDED", run.error
+    statuses, values, errors = run.result
+    assert statuses == [
+        [0, "FAILED"],
+        [1, "SUCCEEDED"],
+        [2, "FAILED"],
+        [3, "SUCCEEDED"],
+        [4, "FAILED"],
+    ]
+    assert values == [2, 4] and errors == ["ValueError"] * 3
+    iterations = [op for op in run.operations if op.sub_type == "MapIteration"]
+    assert sorted(op.name for op in iterations) == ["map-batch-0", "map-batch-1", "map-batch-2"]
+
+
+def test_item_batches_with_sub_workflows_and_fail_fast():
+    from orchestra import ItemBatch
+
+    def item_flow(x: int, index: int) -> Generator[Any, Any, int]:
+        yield Wait(1)
+        if x == 3:
+            raise KeyError("three")
+        return x
+
+    def workflow() -> Generator[Any, Any, Any]:
+        result = yield Map([1, 2, 3, 4], item_flow, batch=ItemBatch(max_items=2), max_concurrency=1)
+        return [result.completion_reason.value, [(i.index, i.status.value) for i in result.items]]
+
+    run = LocalRunner(workflow).run()
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result == [
+        "FAILURE_TOLERANCE_EXCEEDED",
+        [[0, "SUCCEEDED"], [1, "SUCCEEDED"], [2, "FAILED"], [3, "SUCCEEDED"]],
+    ]
+
+
+def test_item_batch_needs_a_bound():
+    from orchestra import ItemBatch
+
+    with pytest.raises(ValidationError, match="max_items or max_bytes"):
+        ItemBatch()
+    with pytest.raises(ValidationError, match="max_items"):
+        ItemBatch(max_items=0)
+    with pytest.raises(ValidationError, match="batch"):
+        Map([1], double, batch=3)  # type: ignore[arg-type]
+
+
+def test_a_child_error_mapper_translates_its_failure_first_run_and_replay():
+    from orchestra import Child, OperationError
+
+    class DomainError(OperationError):
+        pass
+
+    def shipping() -> Generator[Any, Any, Any]:
+        yield Wait(1)
+        raise LookupError("no courier")
+
+    def workflow() -> Generator[Any, Any, Any]:
+        caught = []
+        for attempt in range(2):  # the second Child replays the first one's recorded failure
+            try:
+                yield Child(
+                    shipping,
+                    name=f"ship-{attempt}",
+                    error_mapper=lambda e: DomainError(
+                        f"shipping: {e.message}", error_type="Domain"
+                    ),
+                )
+            except DomainError as err:
+                caught.append([type(err).__name__, err.message])
+            yield Wait(1)
+        return caught
+
+    run = LocalRunner(workflow).run()
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result == [["DomainError", "shipping: no courier"]] * 2

@@ -17,11 +17,16 @@ import inspect
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from orchestra.errors import ChildContextError, OperationError, WorkflowDefinitionError
+from orchestra.errors import (
+    ChildContextError,
+    ExecutionError,
+    OperationError,
+    WorkflowDefinitionError,
+)
 from orchestra.errors import error_object as describe_error
 from orchestra.errors import operation_error_from as rebuild
 from orchestra.interpreter.payloads import decode, encode, serde_for
-from orchestra.interpreter.signals import BLOCKED
+from orchestra.interpreter.signals import BLOCKED, ExecutionFailure
 from orchestra.ops import Child, Op, Step, is_generator_function
 from orchestra.serde import Serde
 from orchestra.wire.models import ContextOptions, Operation, OperationAction, OperationStatus
@@ -52,7 +57,35 @@ def handle_child(
         body=lambda: _body(op),
         serde=serde_for(k.serdes, op.fn, op.serde),
         virtual=op.virtual,
+        map_error=_mapper(op),
     )
+
+
+def _mapper(op: Child[Any]) -> ErrorMapper | None:
+    """The Child's error_mapper, guarded: one that raises or returns a non-error fails clearly."""
+    mapper = op.error_mapper
+    if mapper is None:
+        return None
+
+    def mapped(error: ChildContextError) -> OperationError:
+        try:
+            result = mapper(error)
+        except Exception as exc:
+            raise ExecutionFailure(
+                ExecutionError(
+                    f"the error_mapper of Child {op.name!r} raised {type(exc).__name__}: {exc}"
+                )
+            ) from exc
+        if not isinstance(result, OperationError):
+            raise ExecutionFailure(
+                ExecutionError(
+                    f"the error_mapper of Child {op.name!r} returned {type(result).__name__}; "
+                    "it must return an OperationError"
+                )
+            )
+        return result
+
+    return mapped
 
 
 def run_context(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from returns.result import Failure, Result, Success
 
-from orchestra.completion import CompletionReason
+from orchestra.completion import Completion, CompletionReason
 from orchestra.errors import (
     ChildContextError,
     ExecutionError,
@@ -41,9 +41,10 @@ from orchestra.interpreter.fiber import Context, FiberState
 from orchestra.interpreter.ids import operation_id
 from orchestra.interpreter.payloads import ANY_SERDE, decode, encode, serde_for
 from orchestra.interpreter.signals import BLOCKED, ExecutionFailure, label
-from orchestra.ops import Step, is_generator_function
+from orchestra.ops import Child, Step, is_generator_function
 from orchestra.results import BatchItem, BatchResult, ItemStatus
 from orchestra.serde import Serde
+from orchestra.wire.converter import from_wire, to_wire
 from orchestra.wire.models import (
     ContextOptions,
     ErrorObject,
@@ -75,10 +76,25 @@ class _Plan:
     names: tuple[str | None, ...]
     bodies: tuple[Body, ...]
     item_serde: Serde[Any]
+    #: Encodes a branch's result (the item serde, or JSON for a batch's entries).
+    branch_serde: Serde[Any] = ANY_SERDE
+    #: With an ItemBatch: the item indexes each branch runs (else one item per branch).
+    groups: tuple[tuple[int, ...], ...] | None = None
+    item_names: tuple[str | None, ...] = ()
 
     @property
     def total(self) -> int:
         return len(self.bodies)
+
+    @property
+    def item_total(self) -> int:
+        return len(self.item_names) if self.groups is not None else len(self.bodies)
+
+    def members(self, branch: int) -> tuple[int, ...]:
+        return self.groups[branch] if self.groups is not None else (branch,)
+
+    def item_name(self, item: int) -> str | None:
+        return self.item_names[item] if self.groups is not None else self.names[item]
 
     def branch_id(self, index: int) -> str:
         return operation_id(self.op_id, index)
@@ -89,9 +105,24 @@ def handle_map(
 ) -> object:
     """Replay or run a Map."""
     names = tuple(_item_name(op, i, item) for i, item in enumerate(op.items))
-    bodies = tuple(_map_body(op, i, item) for i, item in enumerate(op.items))
     item_serde = op.item_serde or serde_for(k.serdes, op.fn, None)
-    plan = _Plan(op, op_id, "MapResult", "MapIteration", names, bodies, item_serde)
+    if op.batch is not None:
+        groups = op.batch.groups(op.items)
+        plan = _Plan(
+            op,
+            op_id,
+            "MapResult",
+            "MapIteration",
+            tuple(f"map-batch-{b}" for b in range(len(groups))),
+            tuple(_batch_body(op, group, names, item_serde) for group in groups),
+            item_serde,
+            ANY_SERDE,
+            groups,
+            names,
+        )
+        return _run(k, fiber, plan, recorded)
+    bodies = tuple(_map_body(op, i, item) for i, item in enumerate(op.items))
+    plan = _Plan(op, op_id, "MapResult", "MapIteration", names, bodies, item_serde, item_serde)
     return _run(k, fiber, plan, recorded)
 
 
@@ -101,9 +132,8 @@ def handle_parallel(
     """Replay or run a Parallel."""
     names = tuple(b.name or f"parallel-branch-{i}" for i, b in enumerate(op.branches))
     bodies = tuple(_parallel_body(b.fn) for b in op.branches)
-    plan = _Plan(
-        op, op_id, "ParallelResult", "ParallelBranch", names, bodies, op.item_serde or ANY_SERDE
-    )
+    serde = op.item_serde or ANY_SERDE
+    plan = _Plan(op, op_id, "ParallelResult", "ParallelBranch", names, bodies, serde, serde)
     return _run(k, fiber, plan, recorded)
 
 
@@ -133,6 +163,29 @@ def _map_body(op: Map[Any], index: int, item: Any) -> Body:
     if is_generator_function(op.fn):
         return lambda: _generator(op.fn, item, index)
     return lambda: _single_step(Step(op.fn, item, index))
+
+
+def _batch_body(
+    op: Map[Any], group: tuple[int, ...], names: tuple[str | None, ...], item_serde: Serde[Any]
+) -> Body:
+    def body() -> Generator[Any, Any, Any]:
+        entries: list[dict[str, Any]] = []
+        for index in group:
+            item = op.items[index]
+            if is_generator_function(op.fn):
+                work: Any = Child(op.fn, item, index, name=names[index], virtual=True)
+            else:
+                work = Step(op.fn, item, index)
+            outcome = yield work.attempt()
+            if isinstance(outcome, Success):
+                entries.append({"index": index, "result": item_serde.serialize(outcome.unwrap())})
+            else:
+                err: OperationError = outcome.failure()
+                raw = ErrorObject(err.message or None, err.error_type, err.data, err.stack_trace)
+                entries.append({"index": index, "error": to_wire(raw)})
+        return entries
+
+    return body
 
 
 def _parallel_body(fn: Callable[[], Any]) -> Body:
@@ -232,6 +285,36 @@ def _deliver(k: Kernel, fiber: Fiber, plan: _Plan, result: BatchResult[Any]) -> 
     k.wake(fiber, value, None)
 
 
+class _Tally(dict[int, BatchItem[Any]]):
+    """The ended items by index, counting those that succeeded and failed as they are set."""
+
+    succeeded = 0
+    failed = 0
+
+    def __setitem__(self, index: int, item: BatchItem[Any]) -> None:
+        old = self.get(index)
+        if old is not None:
+            self._count(old, -1)
+        super().__setitem__(index, item)
+        self._count(item, 1)
+
+    def _count(self, item: BatchItem[Any], step: int) -> None:
+        if item.status is ItemStatus.SUCCEEDED:
+            self.succeeded += step
+        elif item.status is ItemStatus.FAILED:
+            self.failed += step
+
+
+def _may_end(policy: Completion, total: int, succeeded: int, failed: int) -> bool:
+    """Whether ``policy.decide`` can end the batch now (a cheap superset of its conditions)."""
+    return (
+        policy.should_complete is not None
+        or succeeded + failed >= total
+        or (policy.min_successful is not None and succeeded >= policy.min_successful)
+        or policy.tolerance_exceeded(total, failed)
+    )
+
+
 class _Coordinator:
     """Starts branches, gathers their outcomes, and ends the operation once it is decided."""
 
@@ -244,7 +327,7 @@ class _Coordinator:
         self.next_index = 0
         self.running: dict[int, Fiber] = {}
         self.confirming: set[int] = set()
-        self.items: dict[int, BatchItem[Any]] = {}
+        self.items: _Tally = _Tally()
         self.started: set[int] = set()
         self.done = False
 
@@ -307,7 +390,7 @@ class _Coordinator:
         name = self.plan.names[index]
         if recorded.status is OperationStatus.SUCCEEDED:
             result = details.result if details else None
-            self._item(index, Success(decode(self.plan.item_serde, result, recorded.id, name)))
+            self._item(index, Success(decode(self.plan.branch_serde, result, recorded.id, name)))
         else:
             self._item(index, Failure(self._error_of(index, details.error if details else None)))
 
@@ -339,9 +422,14 @@ class _Coordinator:
             self.k.confirm(self.fiber, update, lambda: self._confirmed(index, Failure(failure)))
             return
         payload = encode(
-            plan.item_serde, value, plan.branch_id(index), plan.names[index], None, "branch result"
+            plan.branch_serde,
+            value,
+            plan.branch_id(index),
+            plan.names[index],
+            None,
+            "branch result",
         )
-        decoded = decode(plan.item_serde, payload, plan.branch_id(index), plan.names[index])
+        decoded = decode(plan.branch_serde, payload, plan.branch_id(index), plan.names[index])
         if self.flat:
             self._item(index, Success(decoded))
             return
@@ -361,14 +449,46 @@ class _Coordinator:
             self._item(index, outcome)
 
     def _item(self, index: int, outcome: Outcome) -> None:
-        status = ItemStatus.SUCCEEDED if isinstance(outcome, Success) else ItemStatus.FAILED
-        self.items[index] = BatchItem(index, status, outcome, self.plan.names[index])
+        self._record(index, outcome)
         if not self._decide():
             self._schedule()
 
+    def _record(self, branch: int, outcome: Outcome) -> None:
+        """Store a branch's outcome as the outcomes of its items."""
+        plan = self.plan
+        if plan.groups is None:
+            status = ItemStatus.SUCCEEDED if isinstance(outcome, Success) else ItemStatus.FAILED
+            self.items[branch] = BatchItem(branch, status, outcome, plan.names[branch])
+            return
+        if not isinstance(outcome, Success):  # the whole batch failed
+            for index in plan.members(branch):
+                self.items[index] = BatchItem(
+                    index, ItemStatus.FAILED, outcome, plan.item_name(index)
+                )
+            return
+        for entry in outcome.unwrap():
+            index = entry["index"]
+            name = plan.item_name(index)
+            if "error" in entry:
+                error = self._map_error(
+                    rebuild(
+                        ChildContextError,
+                        from_wire(entry["error"], ErrorObject),
+                        operation_id=plan.branch_id(branch),
+                        name=name,
+                    )
+                )
+                self.items[index] = BatchItem(index, ItemStatus.FAILED, Failure(error), name)
+            else:
+                value = decode(plan.item_serde, entry["result"], plan.branch_id(branch), name)
+                self.items[index] = BatchItem(index, ItemStatus.SUCCEEDED, Success(value), name)
+
     def _decide(self) -> bool:
+        policy = self.plan.op.completion
+        if not _may_end(policy, self.plan.item_total, self.items.succeeded, self.items.failed):
+            return False  # without building the item list: linear, not quadratic, in items
         terminal = [self.items[i] for i in sorted(self.items)]
-        reason = self.plan.op.completion.decide(self.plan.total, terminal)
+        reason = self.plan.op.completion.decide(self.plan.item_total, terminal)
         if reason is None:
             return False
         self._finish(reason)
@@ -381,8 +501,9 @@ class _Coordinator:
                 self.k.cancel(child)
         self.running.clear()
         items = [
-            self.items.get(i) or BatchItem(i, ItemStatus.STARTED, None, self.plan.names[i])
-            for i in sorted(self.started)
+            self.items.get(i) or BatchItem(i, ItemStatus.STARTED, None, self.plan.item_name(i))
+            for branch in sorted(self.started)
+            for i in self.plan.members(branch)
         ]
         result: BatchResult[Any] = BatchResult(tuple(items), reason)
         plan = self.plan
@@ -421,34 +542,29 @@ class _Coordinator:
         self.done = True  # no decision to make: it is recorded
         self.replay_reason = envelope.completion_reason
         self.replay_total = envelope.total_count
-        self.started = set(range(envelope.total_count))
-        for index in range(envelope.total_count):
-            if index in envelope.started:
-                continue
-            recorded = self.k.history.get(self.plan.branch_id(index))
+        for branch in range(self.plan.total):
+            members = self.plan.members(branch)
+            if members[0] >= envelope.total_count or envelope.started & set(members):
+                continue  # never started, or recorded as still running
+            recorded = self.k.history.get(self.plan.branch_id(branch))
             if not self.flat and recorded is not None and recorded.is_terminal:
-                self._replayed(index, recorded)
+                self._replayed(branch, recorded)
             elif self.flat:
-                self._replay_flat(index)
+                self._replay_flat(branch)
         self._maybe_deliver_replay()
 
     def _replayed(self, index: int, recorded: Operation) -> None:
         details = recorded.context_details
         if recorded.status is OperationStatus.SUCCEEDED:
             value = decode(
-                self.plan.item_serde,
+                self.plan.branch_serde,
                 details.result if details else None,
                 recorded.id,
                 self.plan.names[index],
             )
-            self.items[index] = BatchItem(
-                index, ItemStatus.SUCCEEDED, Success(value), self.plan.names[index]
-            )
+            self._record(index, Success(value))
         else:
-            error = self._error_of(index, details.error if details else None)
-            self.items[index] = BatchItem(
-                index, ItemStatus.FAILED, Failure(error), self.plan.names[index]
-            )
+            self._record(index, Failure(self._error_of(index, details.error if details else None)))
 
     def _replay_flat(self, index: int) -> None:
         plan = self.plan
@@ -473,13 +589,9 @@ class _Coordinator:
                         name=plan.names[index],
                     )
                 )
-                self.items[index] = BatchItem(
-                    index, ItemStatus.FAILED, Failure(failure), plan.names[index]
-                )
+                self._record(index, Failure(failure))
             else:
-                self.items[index] = BatchItem(
-                    index, ItemStatus.SUCCEEDED, Success(value), plan.names[index]
-                )
+                self._record(index, Success(value))
             self._maybe_deliver_replay()
 
         self.k.start_context(self.fiber, plan.bodies[index], context, done)
@@ -489,7 +601,7 @@ class _Coordinator:
         if self.running:
             return
         items = [
-            self.items.get(i) or BatchItem(i, ItemStatus.STARTED, None, self.plan.names[i])
+            self.items.get(i) or BatchItem(i, ItemStatus.STARTED, None, self.plan.item_name(i))
             for i in range(self.replay_total)
         ]
         _deliver(self.k, self.fiber, self.plan, BatchResult(tuple(items), self.replay_reason))
