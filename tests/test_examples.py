@@ -39,7 +39,19 @@ def poll_job() -> ModuleType:
     return load("poll_job")
 
 
-@pytest.mark.parametrize("name", ["quickstart", "approval", "poll_job"])
+@pytest.fixture
+def fan_out() -> ModuleType:
+    return load("fan_out")
+
+
+@pytest.fixture
+def branches() -> ModuleType:
+    return load("branches_with_waits")
+
+
+@pytest.mark.parametrize(
+    "name", ["quickstart", "approval", "poll_job", "fan_out", "branches_with_waits"]
+)
 def test_example_runs_as_a_script(name: str):
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / f"{name}.py")],
@@ -164,3 +176,120 @@ def test_poll_job_main_prints_every_scenario(poll_job, capsys):
     out = capsys.readouterr().out
     assert out.count("--- ") == len(poll_job.SCENARIOS)
     assert "outcome: gave up" in out
+
+
+# --- examples/fan_out.py ---------------------------------------------------------------------
+
+
+def test_fan_out_all_good_retries_the_busy_photo_and_publishes_every_thumbnail(fan_out):
+    run = fan_out.run_scenario("all good, one retry")
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result["published"] is True
+    assert run.result["summary"] == "album holidays published with 8 thumbnails"
+    assert run.result["thumbnails"] == [
+        f"https://cdn.example.com/256/{photo}" for photo in fan_out.PHOTOS
+    ]  # in the photos' order, whatever order they ran in
+    assert run.result["skipped"] == []
+    assert sorted(fan_out.IMAGES.calls) == sorted([*fan_out.PHOTOS, "IMG_0003.jpg"])
+    assert run.invocations == 2  # the retry delay suspends the execution once
+    assert run.operation("resize IMG_0003.jpg").step_details.attempt == 2
+
+
+def test_fan_out_keeps_at_most_three_resizes_in_flight(fan_out):
+    fan_out.run_scenario("two corrupt photos skipped")
+    assert 1 <= fan_out.IMAGES.peak <= fan_out.MAX_IN_FLIGHT
+
+
+def test_fan_out_tolerates_a_quarter_of_the_photos_failing(fan_out):
+    run = fan_out.run_scenario("two corrupt photos skipped")
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result["published"] is True
+    assert run.result["skipped"] == ["IMG_0002.jpg", "IMG_0007.jpg"]
+    assert len(run.result["thumbnails"]) == 6
+    assert len(fan_out.IMAGES.calls) == 8  # a corrupt photo is not retried
+    branch = run.operation("thumbnail IMG_0002.jpg")
+    assert (branch.sub_type, branch.status.value) == ("MapIteration", "FAILED")
+    assert branch.context_details.error.error_type == "StepError"
+
+
+def test_fan_out_stops_early_when_too_many_photos_fail(fan_out):
+    run = fan_out.run_scenario("too many corrupt photos")
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result["published"] is False
+    assert run.result["skipped"] == ["IMG_0001.jpg", "IMG_0002.jpg", "IMG_0003.jpg"]
+    assert run.result["not_started"] >= 1  # fail fast once 3 of 8 (> 25 %) have failed
+    assert run.operations_named("publish") == []
+    completed = json.loads(run.operation("thumbnails").context_details.result)
+    assert completed["completionReason"] == "FAILURE_TOLERANCE_EXCEEDED"
+
+
+def test_fan_out_main_prints_every_scenario(fan_out, capsys):
+    assert fan_out.main() == 0
+    out = capsys.readouterr().out
+    assert out.count("--- ") == len(fan_out.SCENARIOS)
+    assert "too many bad photos (3 of 8), album not published" in out
+
+
+# --- examples/branches_with_waits.py ---------------------------------------------------------
+
+
+def virtual_minutes(run) -> float:
+    return virtual_hours(run) * 60
+
+
+def test_branches_approved_and_healthy_promotes(branches):
+    run = branches.run_scenario("approved")
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result == {
+        "summary": "v2.4.0 released",
+        "approved_by": "grace",
+        "health_checks": 3,
+        "approval": "SUCCEEDED",
+        "canary": "SUCCEEDED",
+    }
+    assert virtual_minutes(run) == pytest.approx(45, abs=0.1)  # the approval came last
+    assert branches.FLEET.log[-1] == "promoted v2.4.0 to every host"
+    assert run.operation("canary health").step_details.attempt == 3
+
+
+def test_branches_rejection_cancels_the_canary_polling(branches):
+    run = branches.run_scenario("rejected")
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result["summary"] == "v2.4.0 rolled back: ReleaseRejectedError: release freeze"
+    assert (run.result["approval"], run.result["canary"]) == ("FAILED", "STARTED")
+    assert virtual_minutes(run) == pytest.approx(15, abs=0.1)
+    assert branches.FLEET.checks == 2  # at 0 and 10 minutes; nothing after the rejection
+    assert run.operation("canary").status.value == "STARTED"  # cancelled, never ended
+    assert "promoted v2.4.0 to every host" not in branches.FLEET.log
+
+
+def test_branches_unanswered_approval_times_out_after_four_hours(branches):
+    run = branches.run_scenario("no answer")
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result["summary"].startswith("v2.4.0 rolled back: CallbackTimeoutError")
+    assert (run.result["approval"], run.result["canary"]) == ("FAILED", "SUCCEEDED")
+    assert virtual_minutes(run) == pytest.approx(240, abs=0.1)
+    callback = run.operation(branches.CALLBACK)
+    assert callback.status.value == "TIMED_OUT"
+
+
+def test_branches_failing_canary_stops_waiting_for_the_approval(branches):
+    run = branches.run_scenario("canary failing")
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result["summary"] == (
+        "v2.4.0 rolled back: WaitForConditionError: canary-1 is failing its health checks"
+    )
+    assert (run.result["approval"], run.result["canary"]) == ("STARTED", "FAILED")
+    assert virtual_minutes(run) == pytest.approx(10, abs=0.1)  # not the 90 of the answer
+    assert branches.FLEET.log[-1] == "rolled v2.4.0 back"
+    assert set(branches.FLEET.log[:2]) == {
+        "deployed v2.4.0 to the canary hosts",
+        "asked the release manager to approve v2.4.0",
+    }
+
+
+def test_branches_main_prints_every_scenario(branches, capsys):
+    assert branches.main() == 0
+    out = capsys.readouterr().out
+    assert out.count("--- ") == len(branches.SCENARIOS)
+    assert "approval: STARTED, canary: FAILED" in out
