@@ -285,6 +285,16 @@ def _deliver(k: Kernel, fiber: Fiber, plan: _Plan, result: BatchResult[Any]) -> 
     k.wake(fiber, value, None)
 
 
+def _replays_children(recorded: Operation) -> bool:
+    """Whether a SUCCEEDED branch stored no result (too large) and rebuilds it on replay."""
+    details = recorded.context_details
+    return (
+        recorded.status is OperationStatus.SUCCEEDED
+        and details is not None
+        and bool(details.replay_children)
+    )
+
+
 class _Tally(dict[int, BatchItem[Any]]):
     """The ended items by index, counting those that succeeded and failed as they are set."""
 
@@ -548,7 +558,10 @@ class _Coordinator:
                 continue  # never started, or recorded as still running
             recorded = self.k.history.get(self.plan.branch_id(branch))
             if not self.flat and recorded is not None and recorded.is_terminal:
-                self._replayed(branch, recorded)
+                if _replays_children(recorded):  # its own result was too large to store
+                    self._replay_flat(branch)
+                else:
+                    self._replayed(branch, recorded)
             elif self.flat:
                 self._replay_flat(branch)
         self._maybe_deliver_replay()
@@ -567,11 +580,12 @@ class _Coordinator:
             self._record(index, Failure(self._error_of(index, details.error if details else None)))
 
     def _replay_flat(self, index: int) -> None:
+        """Re-run a branch's body over its checkpoints: FLAT, or NESTED with ReplayChildren."""
         plan = self.plan
         context = Context(
             prefix=plan.branch_id(index),
-            parent_id=plan.op_id,
-            virtual=True,
+            parent_id=plan.op_id if self.flat else plan.branch_id(index),
+            virtual=self.flat,
             sub_type=plan.branch_sub_type,
             name=plan.names[index],
             path=f"{self.fiber.path} > {plan.names[index]}",
