@@ -504,3 +504,39 @@ def test_a_child_error_mapper_translates_its_failure_first_run_and_replay():
     run = LocalRunner(workflow).run()
     assert run.status == "SUCCEEDED", run.error
     assert run.result == [["DomainError", "shipping: no courier"]] * 2
+
+
+def test_a_lambda_wrapping_a_sub_workflow_fails_with_how_to_fix_it():
+    def sub(x: int) -> Generator[Any, Any, int]:
+        yield Wait(1)
+        return x
+
+    def workflow() -> Generator[Any, Any, Any]:
+        yield Parallel(lambda: sub(1))
+
+    run = LocalRunner(workflow).run()
+    assert run.status == "FAILED"
+    assert "functools.partial" in (run.error.error_message or "")
+
+
+def test_an_error_mapper_returning_another_operation_error_keeps_its_type():
+    from orchestra import StepError
+
+    def workflow() -> Generator[Any, Any, Any]:
+        result = yield Map(
+            [1],
+            fail_on_odd,
+            completion=Completion.all_completed(),
+            error_mapper=lambda e: StepError("nope", error_type="Declined"),
+        )
+        return [(e.error_type, e.message) for e in result.errors()]
+
+    assert LocalRunner(workflow).run().result == [["Declined", "nope"]]
+
+
+def test_an_item_namer_error_names_the_map():
+    def workflow() -> Generator[Any, Any, Any]:
+        yield Map([1], double, name="prices", item_namer=lambda item, i: None)
+
+    run = LocalRunner(workflow).run()
+    assert "Map 'prices' item 0" in (run.error.error_message or "")

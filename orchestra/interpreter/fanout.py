@@ -143,7 +143,7 @@ def handle_parallel(
 def _item_name(op: Map[Any], index: int, item: Any) -> str:
     if op.item_namer is None:
         return f"map-item-{index}"
-    where = f"{label('', op.name)} item {index}".strip()
+    where = f"Map {op.name!r} item {index}" if op.name else f"Map item {index}"
     try:
         name = op.item_namer(item, index)
     except Exception as exc:
@@ -662,4 +662,16 @@ class _Coordinator:
                     f"{type(mapped).__name__}; it must return an OperationError"
                 )
             )
-        return mapped
+        if isinstance(mapped, ChildContextError):
+            return mapped
+        # a branch failure is a ChildContextError carrying the type it reports
+        translated = ChildContextError(
+            mapped.message,
+            error_type=mapped.error_type,
+            data=mapped.data,
+            stack_trace=mapped.stack_trace,
+            operation_id=error.operation_id,
+            name=error.name,
+        )
+        translated.__cause__ = mapped.__cause__
+        return translated

@@ -10,14 +10,21 @@ retry delay parks its fiber on a timer; the service's timer completes it.
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from orchestra.config import StepSemantics
-from orchestra.errors import ExecutionError, StepError, StepInterruptedError, error_object
+from orchestra.errors import (
+    ExecutionError,
+    StepError,
+    StepInterruptedError,
+    WorkflowDefinitionError,
+    error_object,
+)
 from orchestra.errors import operation_error_from as rebuild
 from orchestra.interpreter.commands import RunStep
 from orchestra.interpreter.payloads import decode, encode, serde_for
-from orchestra.interpreter.signals import BLOCKED, ExecutionFailure
+from orchestra.interpreter.signals import BLOCKED, ExecutionFailure, label
 from orchestra.interpreter.timers import due_ms
 from orchestra.ops import Step
 from orchestra.serde import Serde
@@ -106,6 +113,15 @@ def _run(
 def _succeeded(
     k: Kernel, fiber: Fiber, op: Step[Any], op_id: str, value: Any, serde: Serde[Any]
 ) -> None:
+    if inspect.isgenerator(value):
+        raise ExecutionFailure(
+            WorkflowDefinitionError(
+                f"{label(op_id, op.name)} returned a generator: a plain function (often a "
+                "lambda wrapping a sub-workflow) ran as a step. Pass the generator function "
+                "itself, binding its arguments with functools.partial, so that it runs as a "
+                "sub-workflow."
+            )
+        )
     payload = encode(serde, value, op_id, op.name, STEP_PAYLOAD_LIMIT, "step result")
     decoded = decode(serde, payload, op_id, op.name)  # fail before checkpointing
     update = k.update(fiber, op, op_id, A.SUCCEED, payload=payload)
