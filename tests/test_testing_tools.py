@@ -7,18 +7,22 @@ import itertools
 import random
 import time
 import uuid
+from typing import Any
 
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 import orchestra.interpreter.determinism as determinism_module
+import orchestra.interpreter.fanout as fanout_module
 import orchestra.interpreter.machine as machine_module
 from orchestra import (
     Callback,
     Child,
+    Completion,
     Duration,
     Invoke,
+    Map,
     Now,
     Patched,
     RetryPolicy,
@@ -694,3 +698,72 @@ def test_a_patch_added_to_a_recorded_workflow_takes_the_old_branch_on_replay():
 
     assert Replayer(v2).replay(LocalRunner(v1).run()).ok
     assert check_replay_determinism(v2, None).result.result == "v2"
+
+
+# --- interleavings of concurrent branches -----------------------------------------------------
+
+
+def settle_item(x, index):
+    return (yield Step(echo, x, name=f"settle-{index}"))
+
+
+def settled_map(n):
+    result = yield Map(
+        list(range(n)), settle_item, completion=Completion.all_completed(), max_concurrency=2
+    )
+    return [result.values(), result.completion_reason.value]
+
+
+def test_interleavings_explore_other_completion_orders_of_map_branches():
+    report = check_replay_determinism(settled_map, 6, World(seed=7), interleavings=4, mutate=False)
+    assert report.violations == ()
+    assert report.result.result == [list(range(6)), "ALL_COMPLETED"]
+    assert report.completion_orders > 1  # the branches really finished in other orders
+
+
+def test_a_workflow_without_concurrency_has_one_completion_order():
+    report = check_replay_determinism(good, 4, interleavings=3, mutate=False)
+    assert report.completion_orders == 1
+
+
+def test_batch_items_indexed_by_completion_order_are_caught(monkeypatch):
+    """A planted bug: the BatchResult records each branch under the order it finished in."""
+    record = fanout_module._Coordinator._record
+
+    def by_finish_order(self, branch, outcome):
+        return record(self, len(self.items), outcome)
+
+    monkeypatch.setattr(fanout_module._Coordinator, "_record", by_finish_order)
+    with pytest.raises(DeterminismError, match="another interleaving"):
+        check_replay_determinism(settled_map, 6, World(seed=7), interleavings=4, mutate=False)
+
+
+def test_branch_ids_that_depend_on_completion_order_are_caught(monkeypatch):
+    """A planted bug: a branch's id depends on which branch finished last before it started.
+
+    The results agree whatever the order; only a replay of a run whose branches finished
+    out of index order sees other ids (it resolves recorded branches in index order).
+    """
+    state: dict[str, Any] = {"last": None, "ids": {}}
+    init = fanout_module._Coordinator.__init__
+    record = fanout_module._Coordinator._record
+
+    def fresh(self, *args, **kwargs):
+        state["last"], state["ids"] = None, {}
+        init(self, *args, **kwargs)
+
+    def remember(self, branch, outcome):
+        state["last"] = branch
+        return record(self, branch, outcome)
+
+    def order_dependent_id(prefix, n):
+        if (prefix, n) not in state["ids"]:
+            last = state["last"]
+            state["ids"][prefix, n] = operation_id(prefix, n if last is None else n + 1000 * last)
+        return state["ids"][prefix, n]
+
+    monkeypatch.setattr(fanout_module._Coordinator, "__init__", fresh)
+    monkeypatch.setattr(fanout_module._Coordinator, "_record", remember)
+    monkeypatch.setattr(fanout_module, "operation_id", order_dependent_id)
+    with pytest.raises(DeterminismError, match="another interleaving"):
+        check_replay_determinism(settled_map, 6, World(seed=7), interleavings=4, mutate=False)

@@ -11,7 +11,13 @@ state the service held along the way, and checks:
    finished, nor to re-run an interrupted at-most-once attempt; and during the run itself
    no at-most-once attempt ran twice.
 3. **Interleavings agree.** With ``interleavings > 1``, runs whose steps complete in other
-   orders (other seeds and delays) end with the same status and result.
+   orders (other seeds, and delays of up to ``max(world.max_delay_ms, 3)`` ms, so that the
+   branches of a Map or Parallel finish in other orders) end with the same status and
+   result, and a sample of the states each of them went through replays as in property 1
+   (``max_prefixes // 4`` of them). ``report.completion_orders`` says how many distinct
+   completion orders the runs explored. The result must not depend on the order, so
+   compare results that do not (e.g. ``all_completed`` rather than ``min_successful=1``
+   over branches that race).
 4. **Mutations are caught.** Changing an operation's type or name, swapping two, removing
    one or adding one to the final history makes the replay fail with
    :class:`~orchestra.errors.NonDeterministicExecutionError`; it is never replayed silently.
@@ -86,6 +92,11 @@ __all__ = [
 
 #: How many recorded states ``check_replay_determinism`` replays by default.
 DEFAULT_MAX_PREFIXES = 64
+#: Each interleaving holds steps back up to this many milliseconds at least, so that
+#: concurrent steps (in Map and Parallel branches) finish in other orders.
+INTERLEAVING_DELAY_MS = 3
+#: Each interleaving replays ``max_prefixes // INTERLEAVING_SHARE`` of its states.
+INTERLEAVING_SHARE = 4
 #: How many states at each end of the run are always replayed.
 _EDGE = 4
 _NON_DETERMINISTIC = "NonDeterministicExecutionError"
@@ -108,6 +119,9 @@ class DeterminismReport:
         states_recorded: how many states the run went through (a state repeated by the
             next checkpoint call counted once); ``prefixes_checked`` of them were sampled
             (with ``max_prefixes=None`` all of them, a state met twice replayed once).
+        completion_orders: how many distinct orders the step attempts finished in, over the
+            reference run and the other interleavings (1 for a workflow without concurrent
+            steps; more when Map/Parallel branches finished in other orders).
     """
 
     result: RunResult
@@ -115,6 +129,7 @@ class DeterminismReport:
     mutations_checked: int
     violations: tuple[str, ...]
     states_recorded: int = 0
+    completion_orders: int = 1
 
 
 class _SnapshottingService(LocalService):
@@ -286,15 +301,26 @@ def check_replay_determinism(
         if count > 1
     )
 
+    orders = {tuple(runner.executor.completions)}
     for i in range(1, interleavings):
-        other = attrs.evolve(world, seed=world.seed + i, max_delay_ms=max(world.max_delay_ms, 3))
-        again = _runner(workflow, other).run(input)
+        other = attrs.evolve(
+            world, seed=world.seed + i, max_delay_ms=max(world.max_delay_ms, INTERLEAVING_DELAY_MS)
+        )
+        recorded = _SnapshottingService()
+        other_runner = _runner(workflow, other, service=recorded)
+        again = other_runner.run(input)
         _check_answered(again, other)
+        assert other_runner.executor is not None
+        orders.add(tuple(other_runner.executor.completions))
         if (again.status, again.result_json) != (run.status, run.result_json):
             violations.append(
                 f"another interleaving (seed {other.seed}) ended {again.status} with "
                 f"{again.result_json!r}, the reference run {run.status} with {run.result_json!r}"
             )
+        violations.extend(
+            f"another interleaving (seed {other.seed}): {found}"
+            for found in _check_interleaving(workflow, input, recorded, again, max_prefixes, other)
+        )
 
     mutations = 0
     if mutate:
@@ -305,13 +331,49 @@ def check_replay_determinism(
                 violations.append(f"a mutated history was replayed silently: {description}")
 
     report = DeterminismReport(
-        run, len(checked), mutations, tuple(violations), states_recorded=len(states)
+        run,
+        len(checked),
+        mutations,
+        tuple(violations),
+        states_recorded=len(states),
+        completion_orders=len(orders),
     )
     if violations and raise_on_violation:
         raise DeterminismError(
             f"{len(violations)} replay-determinism violation(s):\n- " + "\n- ".join(violations)
         )
     return report
+
+
+def _check_interleaving(
+    workflow: Callable[..., Any],
+    input_value: Any,
+    service: _SnapshottingService,
+    run: RunResult,
+    max_prefixes: int | None,
+    world: World,
+) -> list[str]:
+    """Replay a sample of the states another interleaving went through.
+
+    Its branches finished in another order than the reference run's, so its histories
+    hold what an order-dependent interpreter (ids, names or decisions taken from the
+    order in which concurrent work finished) would replay differently.
+    """
+    trace = {u.id: (u.type, u.sub_type, u.name) for u in service.updates}
+    known = {_update_key(u) for u in service.updates}
+    states = service.snapshots
+    final_state = tuple(service.execution(run.arn).visible_operations())
+    if not states or states[-1] != final_state:
+        states = [*states, final_state]
+    limit = None if max_prefixes is None else max(1, max_prefixes // INTERLEAVING_SHARE)
+    chosen = choose_prefixes(len(states), service.invocation_starts, limit, world.seed)
+    checked: dict[tuple[Operation, ...], int] = {}
+    for index in chosen:
+        checked.setdefault(states[index], index)
+    found: list[str] = []
+    for state, index in checked.items():
+        found.extend(_check_prefix(workflow, input_value, state, index, trace, known, run.arn))
+    return found
 
 
 def choose_prefixes(

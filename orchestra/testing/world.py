@@ -551,6 +551,9 @@ class WorldExecutor(StepExecutor):
         super().__init__(max_workers)
         self.world = world
         self.executions: list[Execution] = []
+        #: The op ids of the step attempts in the order they finished (their outcome was
+        #: reported), which the world's delays shuffle between concurrent steps.
+        self.completions: list[str] = []
         self._lock = threading.Lock()
         self._delays = random.Random(world.seed ^ 0x5EED)
 
@@ -581,7 +584,13 @@ class WorldExecutor(StepExecutor):
             command = attrs.evolve(command, fn=_raiser(kind, message), args=(), kwargs={})
         if delay:
             command = attrs.evolve(command, fn=_delayed(command.fn, delay))
-        super().submit(command, execution_arn, report, now=now)
+
+        def reported(op_id: str, value: Any, error: BaseException | None) -> None:
+            with self._lock:
+                self.completions.append(op_id)
+            report(op_id, value, error)
+
+        super().submit(command, execution_arn, reported, now=now)
 
 
 def _raiser(kind: type[Exception], message: str) -> Any:
