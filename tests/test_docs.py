@@ -43,6 +43,10 @@ def test_every_page_has_runnable_examples():
         "invoke.md",
         "wait-for-condition.md",
         "replay-safe-helpers.md",
+        "map.md",
+        "parallel.md",
+        "completion-policies.md",
+        "combinators.md",
     } <= pages
 
 
