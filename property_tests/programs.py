@@ -26,7 +26,12 @@ What a body collects, in order:
   (raises ``WaitForConditionError`` when ``max_attempts`` polls are not enough, or when
   the world fails the first poll);
 * a :class:`Marker` collects ``36`` (the length of a ``Uuid``), ``True`` (``Patched``) or
-  nothing (``Now``): their values differ between executions, not their shape.
+  nothing (``Now``): their values differ between executions, not their shape;
+* a :class:`Fan` (a ``Map`` over its branch programs, or a ``Parallel`` of them, NESTED or
+  FLAT) collects ``[reason, [[status, value or error type], ...]]``. Its completion policy
+  and ``max_concurrency`` are drawn so that the outcome does not depend on the order in
+  which concurrent branches finish: ``all_completed`` with any limit, or any policy (fail
+  fast, ``min_successful``, ``tolerated_failures``) with one branch in flight at a time.
 
 Callbacks are answered, and invoked functions played, by the run's
 :class:`~orchestra.testing.World` (see :func:`callback_names`, :data:`FUNCTIONS`).
@@ -56,6 +61,7 @@ __all__ = [
     "Callback",
     "Child",
     "Condition",
+    "Fan",
     "Invoke",
     "Marker",
     "WaitForCallback",
@@ -211,8 +217,45 @@ class Marker:
     kind: Literal["uuid", "patched", "now"] = "uuid"
 
 
+@attrs.frozen
+class Fan:
+    """``yield Map(range(n), ...)`` or ``yield Parallel(...)`` over ``branches`` (programs).
+
+    ``policy``: ``"all_completed"``, ``"fail_fast"`` (the default of the operation),
+    ``"min_successful"`` (``Completion(min_successful=count)``) or ``"tolerated"``
+    (``Completion(tolerated_failures=count)``); ``limit`` is ``max_concurrency``.
+    """
+
+    name: str
+    kind: Literal["map", "parallel"]
+    branches: tuple[Program, ...]
+    policy: Literal["all_completed", "fail_fast", "min_successful", "tolerated"] = "all_completed"
+    count: int = 0
+    limit: int | None = None
+    flat: bool = False
+
+    def completion(self) -> orchestra.Completion | None:
+        if self.policy == "all_completed":
+            return orchestra.Completion.all_completed()
+        if self.policy == "min_successful":
+            return orchestra.Completion(min_successful=self.count)
+        if self.policy == "tolerated":
+            return orchestra.Completion(tolerated_failures=self.count)
+        return None
+
+
 Statement = (
-    Step | Wait | Child | Try | Raise | Callback | WaitForCallback | Invoke | Condition | Marker
+    Step
+    | Wait
+    | Child
+    | Try
+    | Raise
+    | Callback
+    | WaitForCallback
+    | Invoke
+    | Condition
+    | Marker
+    | Fan
 )
 
 
@@ -230,6 +273,9 @@ def walk(body: tuple[Statement, ...]) -> Iterator[Statement]:
             yield from walk(stmt.handler)
         elif isinstance(stmt, Callback):
             yield from walk(stmt.body)
+        elif isinstance(stmt, Fan):
+            for branch in stmt.branches:
+                yield from walk(branch.body)
 
 
 def step_names(program: Program) -> list[str]:
@@ -263,6 +309,8 @@ def _operations(stmt: Statement) -> int:
         return 1
     if isinstance(stmt, WaitForCallback):
         return 3
+    if isinstance(stmt, Fan):
+        return 1 + len(stmt.branches)
     if isinstance(stmt, Condition):
         return stmt.max_attempts
     if isinstance(stmt, Marker):
@@ -357,8 +405,27 @@ def compile_program(program: Program) -> Callable[..., Generator[Any, Any, Any]]
                     out.append((yield orchestra.Patched(stmt.name)))
                 else:
                     yield orchestra.Now(name=stmt.name)
+            elif isinstance(stmt, Fan):
+                out.append(batch_summary((yield fan_out(stmt))))
             else:
                 raise ProgramError(stmt.message)
+
+    def fan_out(fan: Fan) -> ops.Op[Any]:
+        bodies = [_as_generator_function(b, run_body) for b in fan.branches]
+        nesting = orchestra.Nesting.FLAT if fan.flat else orchestra.Nesting.NESTED
+        options: dict[str, Any] = {
+            "name": fan.name,
+            "max_concurrency": fan.limit,
+            "completion": fan.completion(),
+            "nesting": nesting,
+        }
+        if fan.kind == "parallel":
+            return orchestra.Parallel(*bodies, **options)
+
+        def item(index: int, _: int) -> Generator[Any, Any, Any]:
+            return (yield from bodies[index]())
+
+        return orchestra.Map(list(range(len(bodies))), item, **options)
 
     root = _as_generator_function(program, run_body)
 
@@ -366,6 +433,16 @@ def compile_program(program: Program) -> Callable[..., Generator[Any, Any, Any]]
         return (yield from root())
 
     return workflow
+
+
+def batch_summary(result: orchestra.BatchResult[Any]) -> list[Any]:
+    """What a :class:`Fan` collects: the reason, and each started item's status and value
+    (or its error's type)."""
+    items = [
+        [item.status.value, item.error.error_type if item.error is not None else item.value]
+        for item in result.items
+    ]
+    return [result.completion_reason.value, items]
 
 
 def _as_generator_function(
@@ -450,6 +527,32 @@ def _maybe(strategy: st.SearchStrategy[Raise], one_in: int) -> st.SearchStrategy
     )
 
 
+@st.composite
+def _fans(draw: st.DrawFn, branch: st.SearchStrategy[Program]) -> Fan:
+    """A Map or Parallel whose outcome does not depend on the branches' completion order."""
+    branches = tuple(draw(st.lists(branch, max_size=3)))
+    policy = draw(st.sampled_from(["all_completed", "fail_fast", "min_successful", "tolerated"]))
+    if policy == "min_successful" and not branches:
+        policy = "all_completed"  # min_successful must not exceed the number of items
+    count = 0
+    if policy == "min_successful":
+        count = draw(st.integers(1, len(branches)))
+    elif policy == "tolerated":
+        count = draw(st.integers(0, 2))
+    # only all_completed runs every branch whatever the order; the others stop on a
+    # decision, which with several branches in flight depends on which finished first
+    limit = draw(st.one_of(st.none(), st.integers(1, 3))) if policy == "all_completed" else 1
+    return Fan(
+        draw(_labels),
+        draw(st.sampled_from(["map", "parallel"])),
+        branches,
+        policy,
+        count,
+        limit,
+        draw(st.booleans()),
+    )
+
+
 def _compound(
     statements: st.SearchStrategy[Statement], max_body: int, new_operations: bool
 ) -> st.SearchStrategy[Statement]:
@@ -469,6 +572,7 @@ def _compound(
         small = st.lists(statements, max_size=2).map(tuple)
         compound.append(_callback(small))  # a callback awaited after a body
         compound.append(st.builds(Try, st.tuples(_callback(small)), block))  # guarded
+        compound.append(_fans(child_body))  # a Map or Parallel of sub-programs
     return st.one_of(*compound)
 
 
@@ -500,7 +604,8 @@ def programs(
 
     ``Raise`` ends some child and try bodies (a third and an eighth of them). With
     ``at_most_once=False`` every step is at-least-once. With ``new_operations`` (the
-    default) they also hold callbacks, WaitForCallbacks, invokes, conditions and markers.
+    default) they also hold callbacks, WaitForCallbacks, invokes, conditions, markers and
+    fan-outs (Map and Parallel of sub-programs, which may nest).
     """
     statements = _statements(max_leaves, max_body, new_operations)
     body = tuple(draw(st.lists(statements, min_size=1, max_size=max_body + 1)))
@@ -529,6 +634,7 @@ def _number(program: Program) -> Program:
             Invoke: "i",
             Condition: "q",
             Marker: "m",
+            Fan: "p",
         }.get(type(stmt))
         if kind is None:
             return stmt
@@ -557,6 +663,9 @@ def _map_statements(program: Program, fn: Callable[[Statement], Statement]) -> P
                 out.append(Try(body(stmt.body), body(stmt.handler)))
             elif isinstance(stmt, Callback):
                 out.append(attrs.evolve(stmt, body=body(stmt.body)))
+            elif isinstance(stmt, Fan):
+                branches = tuple(attrs.evolve(b, body=body(b.body)) for b in stmt.branches)
+                out.append(attrs.evolve(stmt, branches=branches))
             else:
                 out.append(stmt)
         return tuple(out)

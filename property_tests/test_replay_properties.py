@@ -33,6 +33,7 @@ from property_tests.programs import (
     Callback,
     Child,
     Condition,
+    Fan,
     Invoke,
     Marker,
     Program,
@@ -49,6 +50,7 @@ from property_tests.programs import (
     operation_count,
     programs,
     step_names,
+    walk,
 )
 
 REJECTIONS = ("CheckpointError", "InvalidParameterValueException")
@@ -147,6 +149,12 @@ def describe_run(run: RunResult) -> None:
             event(f"an invoke ended {op.status.value}")
         elif op.sub_type == "WaitForCondition":
             event(f"a condition ended {op.status.value}")
+        elif op.sub_type in ("Map", "Parallel"):
+            event(f"a {op.sub_type} ended {op.status.value}")
+    if run.result_json and "_REACHED" in run.result_json:
+        event("a fan-out reached min_successful")
+    if run.result_json and "FAILURE_TOLERANCE_EXCEEDED" in run.result_json:
+        event("a fan-out exceeded its tolerance")
 
 
 # --- the model: what a program must return, computed without orchestra ----------------------
@@ -238,6 +246,26 @@ class Model:
         self.attempts[stmt.name] = polls
         return polls
 
+    def fan(self, fan: Fan) -> list[Any]:
+        """A Map/Parallel drawn so that the branches' completion order does not matter: with
+        one branch in flight they run in index order until the policy decides."""
+        total = len(fan.branches)
+        items: list[Any] = []
+        succeeded = failed = 0
+        reason = "ALL_COMPLETED"
+        for branch in fan.branches:
+            try:
+                items.append(["SUCCEEDED", self.run(branch)])
+                succeeded += 1
+            except _Raised as err:
+                items.append(["FAILED", err.error_type])  # the raw escaping type
+                failed += 1
+            decided = fan_decision(fan, total, succeeded, failed)
+            if decided is not None:
+                reason = decided
+                break
+        return [reason, items]
+
     def outcome(self, program: Program) -> tuple[str, Any]:
         try:
             return "SUCCEEDED", self.run(program)
@@ -314,8 +342,27 @@ class Model:
                     out.append(36)
                 elif stmt.kind == "patched":
                     out.append(True)
+            elif isinstance(stmt, Fan):
+                out.append(self.fan(stmt))
             else:
                 raise _Raised("ProgramError", stmt.message)
+
+
+def fan_decision(fan: Fan, total: int, succeeded: int, failed: int) -> str | None:
+    """The completion rule (protocol §4.9), written out for the drawn policies."""
+    if fan.policy == "fail_fast":  # Map's Completion(), Parallel's all_successful()
+        exceeded = failed > 0
+    elif fan.policy == "tolerated":
+        exceeded = failed > fan.count
+    else:  # all_completed tolerates 100 %, min_successful alone tolerates anything
+        exceeded = False
+    if exceeded:
+        return "FAILURE_TOLERANCE_EXCEEDED"
+    if succeeded + failed >= total:
+        return "ALL_COMPLETED"
+    if fan.policy == "min_successful" and succeeded >= fan.count:
+        return "MIN_SUCCESSFUL_REACHED"
+    return None
 
 
 def _cause_type(err: _Raised) -> str:
@@ -355,6 +402,21 @@ def step_attempts(run: RunResult) -> dict[str, int]:
 def _is_marker(name: str | None) -> bool:
     """Whether ``name`` is a :class:`Marker`'s (numbered ``#m<n>`` by the generator)."""
     return bool(name) and name.rsplit("#", 1)[-1].startswith("m")  # type: ignore[union-attr]
+
+
+def has_concurrency(program: Program) -> bool:
+    """Whether some Map/Parallel has several branches in flight (their events interleave)."""
+    return any(
+        isinstance(s, Fan) and len(s.branches) > 1 and s.limit != 1 for s in walk(program.body)
+    )
+
+
+def per_operation(history: list[tuple[Any, ...]]) -> dict[Any, list[tuple[Any, ...]]]:
+    """Each operation's own events, in order (concurrent branches interleave differently)."""
+    grouped: dict[Any, list[tuple[Any, ...]]] = {}
+    for entry in history:
+        grouped.setdefault(entry[1], []).append(entry)
+    return grouped
 
 
 def operation_history(run: RunResult) -> list[tuple[Any, ...]]:
@@ -421,10 +483,47 @@ CAUGHT_THEN_WAIT = (
     World(failures={"#s1": 1}, crashes=(CrashPoint(3, after=False),)),
 )
 
+#: Nested fan-outs: a Parallel of three (all_completed, all in flight) whose branches wait,
+#: retry, fail and hold a FLAT Map (fail fast, one at a time); crashes in between.
+FANOUT = (
+    Program(
+        (
+            Fan(
+                "#p1",
+                "parallel",
+                (
+                    Program((Wait("#w2", 5), Step("#s3", 3, max_attempts=2))),
+                    Program(
+                        (
+                            Fan(
+                                "#p4",
+                                "map",
+                                (
+                                    Program((Step("#s5", 5),)),
+                                    Program((Raise("item fails"),)),
+                                    Program((Step("#s6", 6),)),
+                                ),
+                                policy="fail_fast",
+                                limit=1,
+                                flat=True,
+                            ),
+                        )
+                    ),
+                    Program((Step("#s7", 7, max_attempts=1),)),
+                ),
+            ),
+            Step("#s8", 8),
+        ),
+        Return("count"),
+    ),
+    World(failures={"#s3": 1, "#s7": 1}, crashes=(CrashPoint(2), CrashPoint(5, after=False))),
+)
+
 
 @example(INTERRUPTED_IN_CHILD, 1)
 @example(VIRTUAL_CHILD, 1)
 @example(CAUGHT_THEN_WAIT, 2)
+@example(FANOUT, 3)
 @given(SOME_CRASH, st.sampled_from([1, 1, 1, 2]))
 def test_random_programs_replay_deterministically(case, interleavings):
     program, world = case
@@ -443,6 +542,7 @@ ASYNC_BOUNDS = st.sampled_from([0.05, 0.0])
 
 @example(CAUGHT_THEN_WAIT, 0.05)
 @example(VIRTUAL_CHILD, 0.0)
+@example(FANOUT, 0.05)
 @given(programs_and_worlds(), ASYNC_BOUNDS)
 def test_without_crashes_the_outcome_is_the_models(case, async_bound):
     program, world = case
@@ -456,6 +556,7 @@ def test_without_crashes_the_outcome_is_the_models(case, async_bound):
 
 @example(CAUGHT_THEN_WAIT, 0.05)
 @example(VIRTUAL_CHILD, 0.0)
+@example(FANOUT, 0.0)
 @given(programs_and_worlds(at_most_once=False, min_crashes=1), ASYNC_BOUNDS)
 def test_crashes_do_not_change_the_result_or_the_history(case, async_bound):
     program, world = case
@@ -465,7 +566,10 @@ def test_crashes_do_not_change_the_result_or_the_history(case, async_bound):
     describe_run(crashed)
     assert (crashed.status, crashed.result_json) == (clean.status, clean.result_json)
     assert crashed.error == clean.error
-    assert operation_history(crashed) == operation_history(clean)
+    if has_concurrency(program):
+        assert per_operation(operation_history(crashed)) == per_operation(operation_history(clean))
+    else:
+        assert operation_history(crashed) == operation_history(clean)
 
 
 MODEL = botocore.session.get_session().get_service_model("lambda")
@@ -611,6 +715,19 @@ def test_the_model_times_callbacks_as_the_emulator_does():
     assert callback_ending(beat, 16, 10)[1].own_type == "Callback.Heartbeat"
     assert callback_ending(beat, 15, 10)[1].own_type == "Callback.Timeout"  # timeout wins a tie
     assert callback_ending(None, 0, 0) == ("forever", None)
+
+
+def test_fan_outs_run_as_the_model_says_and_explore_completion_orders():
+    program, world = FANOUT
+    run = runner(program, world).run(None)
+    assert outcome_of(run) == Model(dict(world.failures), world=world).outcome(program)
+    fan = run.result["items"][0]
+    assert fan[0] == "ALL_COMPLETED"
+    inner = ["FAILURE_TOLERANCE_EXCEEDED", [["SUCCEEDED", [5]], ["FAILED", "ProgramError"]]]
+    assert fan[1][1] == ["SUCCEEDED", [inner]]  # the FLAT map stopped at its failed item
+    assert fan[1][2] == ["FAILED", "StepError"]
+    report = check_replay_determinism(compile_program(program), None, world, interleavings=4)
+    assert report.completion_orders > 1
 
 
 def test_the_model_sees_caught_errors():
