@@ -5,6 +5,7 @@ Run end to end on the emulator (virtual clock), plus the bad input each one refu
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Generator
 from typing import Any
@@ -695,3 +696,25 @@ def test_lambda_handler_validates_its_configuration():
     for kwargs in ({"max_workers": 0}, {"async_bound": -1}, {"clock": "now"}, {"rng": 3}):
         with pytest.raises(ValidationError):
             lambda_handler(workflow, **kwargs)
+
+
+def slow_increment(n: int) -> int:
+    time.sleep(0.12)  # longer than the async bound: START and the outcome go in separate calls
+    return n + 1
+
+
+def test_wait_for_condition_keeps_its_state_when_a_crash_follows_the_start_of_a_poll():
+    """A crash after a poll's START is applied, before its outcome, must not lose the state.
+
+    Calls: 1 START, 2 RETRY(state 1), then 3 START, 4 SUCCEED (lost: the process dies before
+    it is applied). The retried invocation must poll again from state 1, not the initial 0.
+    """
+    from orchestra.testing import CrashPoint, World
+
+    def workflow() -> Generator[Any, Any, Any]:
+        strategy = WaitStrategy.fixed(lambda n: n < 2, 1, max_attempts=2)
+        return (yield WaitForCondition(slow_increment, 0, strategy, name="poll"))
+
+    run = LocalRunner(workflow, world=World(crashes=(CrashPoint(4, after=False),))).run()
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result == 2

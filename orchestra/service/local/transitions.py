@@ -74,8 +74,14 @@ def _transition(ex: Execution, op: Operation, update: OperationUpdate, now: date
         details = op.step_details or StepDetails()
         attempt = details.attempt or 0
         if action is OperationAction.START:
+            # READY -> STARTED keeps the last RETRY's Result: a WaitForCondition reads its
+            # state from it while the step is STARTED (protocol.md §4.4)
             return _evolve(
-                op, status=OperationStatus.STARTED, step_details=StepDetails(attempt=attempt)
+                op,
+                status=OperationStatus.STARTED,
+                step_details=StepDetails(
+                    attempt=attempt, result=details.result, error=details.error
+                ),
             )
         if action is OperationAction.RETRY:
             delay = update.step_options.next_attempt_delay_seconds if update.step_options else 1
