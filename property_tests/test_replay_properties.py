@@ -405,9 +405,16 @@ def _is_marker(name: str | None) -> bool:
 
 
 def has_concurrency(program: Program) -> bool:
-    """Whether some Map/Parallel has several branches in flight (their events interleave)."""
+    """Whether events may legitimately interleave differently between two runs.
+
+    Concurrent Map/Parallel branches interleave; and a callback's outside answer (or
+    timeout) is an event of the world, due at a virtual moment that a crash's extra
+    re-invocation can fall on either side of. The operations' own events must still match.
+    """
     return any(
-        isinstance(s, Fan) and len(s.branches) > 1 and s.limit != 1 for s in walk(program.body)
+        (isinstance(s, Fan) and len(s.branches) > 1 and s.limit != 1)
+        or isinstance(s, Callback | WaitForCallback)
+        for s in walk(program.body)
     )
 
 
