@@ -416,14 +416,7 @@ class _Coordinator:
             return
         if error is not None:
             err = _raw_error(error)
-            failure = self._map_error(
-                rebuild(
-                    ChildContextError,
-                    err,
-                    operation_id=plan.branch_id(index),
-                    name=plan.names[index],
-                )
-            )
+            failure = self._branch_failure(index, err)
             if self.flat:
                 self._item(index, Failure(failure))
                 return
@@ -594,16 +587,7 @@ class _Coordinator:
         def done(value: Any, error: BaseException | None) -> None:
             self.running.pop(index, None)
             if error is not None:
-                err = _raw_error(error)
-                failure = self._map_error(
-                    rebuild(
-                        ChildContextError,
-                        err,
-                        operation_id=plan.branch_id(index),
-                        name=plan.names[index],
-                    )
-                )
-                self._record(index, Failure(failure))
+                self._record(index, Failure(self._branch_failure(index, _raw_error(error))))
             else:
                 self._record(index, Success(value))
             self._maybe_deliver_replay()
@@ -632,6 +616,14 @@ class _Coordinator:
             sub_type=self.plan.branch_sub_type,
             **fields,
         )
+
+    def _branch_failure(self, index: int, err: ErrorObject) -> OperationError:
+        """The error a failed branch is recorded with, after the error mapper."""
+        plan = self.plan
+        rebuilt = rebuild(
+            ChildContextError, err, operation_id=plan.branch_id(index), name=plan.names[index]
+        )
+        return self._map_error(rebuilt)
 
     def _error_of(self, index: int, error: Any) -> OperationError:
         rebuilt = rebuild(
