@@ -384,3 +384,44 @@ def test_a_callback_completed_while_another_branch_runs_resumes_in_the_invocatio
     m.handle(Acknowledged((succeed.ack,), (done,)))  # type: ignore[arg-type]
     m.run()
     assert m.outcome == Succeeded('["approved",8]')
+
+
+def test_cancelling_a_fiber_drops_its_pending_confirmations_so_the_invocation_can_suspend(
+    branches_op: None,
+):
+    """A Map inside a losing Race branch: its item's SUCCEED was queued (a confirmation no
+    fiber waits on) when the branch was cancelled; the withdrawn update is never acknowledged,
+    so the machine must forget it, or a later Wait could never suspend the invocation."""
+    from orchestra import Map
+
+    def item(x: int, index: int) -> int:
+        return x
+
+    def loser() -> Generator[Any, Any, Any]:
+        return (yield Map([1], item, name="inner map"))
+
+    def winner() -> Generator[Any, Any, str]:
+        yield Step(double, 1, name="winner-step")
+        return "won"
+
+    def workflow() -> Generator[Any, Any, Any]:
+        result = yield Branches((loser, winner), race=True)
+        yield Wait(10, name="after")
+        return result
+
+    m = new_machine(workflow)
+    runs = {r.name: r for r in step_runs(m.run())}
+    m.handle(StepFinished(runs["item"].op_id, 1))
+    [step_succeed] = [c for c in checkpoints(m.run()) if c.sync]
+    m.handle(Acknowledged((step_succeed.ack,)))  # type: ignore[arg-type]
+    [confirm] = [c for c in checkpoints(m.run()) if c.sync]  # the branch SUCCEED: no ack yet
+    assert confirm.update is not None and confirm.update.sub_type == "MapIteration"
+    m.handle(StepFinished(runs["winner-step"].op_id, 2))
+    [succeed] = [c for c in checkpoints(m.run()) if c.sync]
+    m.handle(Acknowledged((succeed.ack,)))  # type: ignore[arg-type]
+    commands = m.run()
+    assert any(isinstance(c, Withdraw) for c in commands)
+    [wait_start] = [c for c in checkpoints(commands) if c.sync]
+    m.handle(Acknowledged((wait_start.ack,)))  # type: ignore[arg-type]
+    assert m.run() == []
+    assert m.outcome == Suspended()

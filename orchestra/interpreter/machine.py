@@ -166,8 +166,9 @@ class Machine:
         self._commands: list[Command] = []
         self._steps: dict[str, Fiber] = {}  # op id -> the fiber waiting for that step
         self._acks: dict[int, Fiber] = {}  # ack number -> the fiber waiting for it
-        self._confirms: dict[int, Then] = {}  # ack number -> what runs once it is durable
-        self._timers: dict[int, Fiber] = {}  # fiber id -> fiber parked on a timer
+        # ack number -> (owner fiber id, what runs once it is durable)
+        self._confirms: dict[int, tuple[int, Then]] = {}
+        self._timers: dict[int, Fiber] = {}  # fiber id -> fiber parked on a timer or service
         self._poll_ack: int | None = None
         self._next_ack = 0
         self._next_fiber = 0
@@ -218,9 +219,8 @@ class Machine:
         self._guarded(self._run_ready)
         if self.outcome is None:
             self._poll_due_timers()
-        if self.outcome is None and not (
-            self._ready or self._steps or self._acks or self._confirms
-        ):
+        in_flight = self._steps or self._acks or self._confirms or self._poll_ack is not None
+        if self.outcome is None and not (self._ready or in_flight):
             self.outcome = Suspended()
         if self.outcome is not None:
             self._close_all()
@@ -250,9 +250,9 @@ class Machine:
                 self._poll_ack = None
                 polled = True
                 continue
-            then = self._confirms.pop(ack, None)
-            if then is not None:
-                self._guarded(then)
+            confirmed = self._confirms.pop(ack, None)
+            if confirmed is not None:
+                self._guarded(confirmed[1])
                 continue
             fiber = self._acks.pop(ack, None)
             if fiber is None or fiber.state is not S.ON_ACK:
@@ -347,7 +347,7 @@ class Machine:
         ``owner`` names the fiber it belongs to (for withdrawal).
         """
         self._next_ack += 1
-        self._confirms[self._next_ack] = then
+        self._confirms[self._next_ack] = (owner.id, then)
         self._commands.append(Checkpoint(update, sync=True, ack=self._next_ack, owner=owner.id))
 
     def run_step(self, fiber: Fiber, command: RunStep, then: Then) -> None:
@@ -425,6 +425,9 @@ class Machine:
             if victim.parent is not None and victim in victim.parent.children:
                 victim.parent.children.remove(victim)
         if owners:
+            # their queued confirmations are withdrawn too: no answer will ever come
+            for ack in [a for a, (owner, _) in self._confirms.items() if owner in owners]:
+                del self._confirms[ack]
             self._commands.append(Withdraw(frozenset(owners)))
 
     # --- the fiber loop ----------------------------------------------------------------------
