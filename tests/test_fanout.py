@@ -540,3 +540,18 @@ def test_an_item_namer_error_names_the_map():
 
     run = LocalRunner(workflow).run()
     assert "Map 'prices' item 0" in (run.error.error_message or "")
+
+
+def test_a_completion_predicate_that_raises_fails_clearly():
+    def workflow() -> Generator[Any, Any, Any]:
+        yield Map(
+            [1, 2],
+            double,
+            name="prices",
+            completion=Completion(should_complete=lambda items: 1 / 0),
+        )
+
+    run = LocalRunner(workflow).run()
+    assert run.status == "FAILED"
+    assert "completion policy of operation 'prices'" in (run.error.error_message or "")
+    assert "ZeroDivisionError" in (run.error.error_message or "")

@@ -491,7 +491,15 @@ class _Coordinator:
         if not _may_end(policy, self.plan.item_total, self.items.succeeded, self.items.failed):
             return False  # without building the item list: linear, not quadratic, in items
         terminal = [self.items[i] for i in sorted(self.items)]
-        reason = self.plan.op.completion.decide(self.plan.item_total, terminal)
+        try:
+            reason = self.plan.op.completion.decide(self.plan.item_total, terminal)
+        except Exception as exc:  # a custom should_complete predicate raised
+            raise ExecutionFailure(
+                ExecutionError(
+                    f"the completion policy of {label(self.plan.op_id, self.plan.op.name)} "
+                    f"raised {type(exc).__name__}: {exc}"
+                )
+            ) from exc
         if reason is None:
             return False
         self._finish(reason)
