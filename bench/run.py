@@ -78,6 +78,29 @@ def machine() -> dict[str, object]:
     }
 
 
+def revision() -> str:
+    """The commit measured, and whether orchestra/ has changes not committed yet."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "orchestra"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{head} (orchestra/ has uncommitted changes)" if dirty else head
+
+
 def versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for name in PACKAGES:
@@ -88,9 +111,27 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def measure(sdk: str, workload: str, n: int, budget: float) -> dict[str, object]:
+def precompile(source: str | None) -> None:
+    """Compile the measured orchestra's bytecode first, as an installed package has it.
+
+    Otherwise the first worker (or every one, for a fresh export) would pay for compiling
+    orchestra's sources, which the official SDK's installed package does not.
+    """
+    code = "import compileall, os, sys, orchestra; "
+    code += "sys.exit(not compileall.compile_dir(os.path.dirname(orchestra.__file__), quiet=1))"
+    env = dict(os.environ)
+    if source:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (source, env.get("PYTHONPATH"))))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def measure(
+    sdk: str, workload: str, n: int, budget: float, source: str | None = None
+) -> dict[str, object]:
     """One fresh worker process; its JSON line, or an ``error`` record."""
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = dict(os.environ)
+    if source:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (source, env.get("PYTHONPATH"))))
     args = [sys.executable, str(WORKER), sdk, workload, str(n)]
     if workload == "cold":
         env.update(COLD_ENV)
@@ -109,7 +150,7 @@ def measure(sdk: str, workload: str, n: int, budget: float) -> dict[str, object]
         return {"sdk": sdk, "workload": workload, "n": n, "error": " | ".join(tail)}
     record: dict[str, object] = json.loads(lines[-1])
     if workload != "cold" and record.get("status") != "SUCCEEDED":
-        record["error"] = f"status {record.get('status')}"
+        record["error"] = f"status {record.get('status')}: {record.get('error_detail')}"
     return record
 
 
@@ -127,7 +168,9 @@ def minimum(records: list[dict[str, object]], field: str) -> float | None:
     return min(values) if values else None
 
 
-def run_all(repeat: int, quick: bool, budget: float, log=print) -> dict[str, dict[str, list]]:
+def run_all(
+    repeat: int, quick: bool, budget: float, source: str | None = None, log=print
+) -> dict[str, dict[str, list]]:
     results: dict[str, dict[str, list]] = {key: {sdk: [] for sdk in SDKS} for key, *_ in WORKLOADS}
     given_up: set[tuple[str, str]] = set()
     for rep in range(repeat):
@@ -139,7 +182,7 @@ def run_all(repeat: int, quick: bool, budget: float, log=print) -> dict[str, dic
                 if (key, sdk) in given_up:
                     results[key][sdk].append({"error": OVER_BUDGET})
                     continue
-                record = measure(sdk, workload, n, budget)
+                record = measure(sdk, workload, n, budget, source)
                 results[key][sdk].append(record)
                 log(f"  [{rep + 1}/{repeat}] {key:<13} {sdk:<9} {_brief(record)}")
                 if record.get("error") == OVER_BUDGET:
@@ -208,6 +251,8 @@ ROWS = (
     ("  (the whole replay invocation)", "replay_10000", "invocation_s", "s", 1.0),
     ("cold start to the first checkpoint", "cold_start", "seconds", "s", 1.0),
     ("  (of which inside the process)", "cold_start", "in_process_s", "s", 1.0),
+    ("  (importing the SDK after boto3)", "cold_start", "sdk_import_s", "s", 1.0),
+    ("  (handler call to the first send)", "cold_start", "invoke_s", "s", 1.0),
     ("peak RSS, 10,000 sequential steps", "seq_10000", "rss_mb", "MB", 1.0),
     ("peak RSS, Map over 10,000 items", "map_10000", "rss_mb", "MB", 1.0),
 )
@@ -297,23 +342,33 @@ def main(argv: list[str] | None = None) -> int:
         "--budget", type=float, default=300.0, help="seconds before a worker is killed (300)"
     )
     parser.add_argument("--raw", metavar="FILE", help="also write every worker's record")
+    parser.add_argument(
+        "--orchestra-src",
+        metavar="DIR",
+        help="measure the orchestra package found in DIR (put first on the workers' "
+        "PYTHONPATH), e.g. a `git archive HEAD orchestra` export",
+    )
     args = parser.parse_args(argv)
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
     if repeat < 1:
         parser.error("--repeat must be at least 1")
 
-    env = {"machine": machine(), "versions": versions()}
+    env = {"machine": machine(), "versions": versions(), "revision": revision()}
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     print(f"orchestra bench, {started}")
     m = env["machine"]
     print(f"machine: {m['cpus']} CPUs, {m['cpu_model']}, {m['implementation']} {m['python']}")
     print(f"         {m['platform']}, load average {m['load_average']}")
+    print(f"revision: {env['revision']}")
     print("versions: " + ", ".join(f"{k} {v or 'absent'}" for k, v in env["versions"].items()))
     print(
         f"repeats: {repeat}, budget {args.budget:.0f} s per worker{', quick' if args.quick else ''}"
     )
     clock = time.perf_counter()
-    results = run_all(repeat, args.quick, args.budget)
+    precompile(args.orchestra_src)
+    if args.orchestra_src:
+        print(f"orchestra from: {Path(args.orchestra_src).resolve()}")
+    results = run_all(repeat, args.quick, args.budget, args.orchestra_src)
     print(
         f"\nmedians of {repeat} fresh processes each, minimum in brackets "
         f"({time.perf_counter() - clock:.0f} s in all):\n"

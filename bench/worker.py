@@ -109,8 +109,12 @@ def run_orchestra(workload, n):
     start = time.perf_counter()
     run = runner.run(n)
     seconds = time.perf_counter() - start
+    import orchestra
+
     return {
         "status": run.status,
+        "error_detail": None if run.error is None else run.error.error_message,
+        "source": os.path.dirname(orchestra.__file__),
         "result": run.result,
         "seconds": seconds,
         "calls": counter.calls,
@@ -222,20 +226,29 @@ def _cold_event():
 
 def cold(sdk, t0, started):
     """Build the handler as a Lambda module would, invoke it, stop at its first checkpoint."""
-    import boto3
+    phases = {}
 
     def ready(**kwargs):
         now = time.time()
         inside = time.perf_counter() - started
-        _emit({"sdk": sdk, "workload": "cold", "seconds": now - t0, "in_process_s": inside})
+        phases["invoke_s"] = time.perf_counter() - phases.pop("_mark")
+        record = {"sdk": sdk, "workload": "cold", "seconds": now - t0, "in_process_s": inside}
+        _emit({**record, **phases})
         os._exit(0)
+
+    mark = time.perf_counter()
+    import boto3
 
     # Every boto3 client made from the default session inherits this hook; the request is
     # serialised and signed, and would go on the network next.
     boto3.setup_default_session()
     boto3.DEFAULT_SESSION.events.register("before-send.lambda.CheckpointDurableExecution", ready)
+    phases["boto3_import_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     if sdk == "orchestra":
         from orchestra import Step, lambda_handler
+
+        phases["sdk_import_s"] = time.perf_counter() - mark
 
         def one_step(count):
             return (yield Step(abs, count))
@@ -244,10 +257,13 @@ def cold(sdk, t0, started):
     else:
         from aws_durable_execution_sdk_python import durable_execution
 
+        phases["sdk_import_s"] = time.perf_counter() - mark
+
         @durable_execution
         def handler(event, context):
             return context.step(lambda _: abs(event))
 
+    phases["_mark"] = time.perf_counter()
     handler(_cold_event(), None)
     raise SystemExit(f"{sdk}: the handler returned without a checkpoint call")
 
