@@ -167,7 +167,7 @@ def test_changed_workflow_replayed_on_an_old_history_fails_as_non_deterministic(
     runner = LocalRunner(workflow, service=service)
     arn = service.start_execution("fn", "null")
     # first invocation: the wait is checkpointed with version 1 ...
-    service._invoke(service.execution(arn), runner.handler)
+    service._invoke(arn, runner.handler)
     version["n"] = 2  # ... then the code changes while the execution is in flight
     # replaying the wait is fine (same op); the step is new, so no mismatch yet:
     service.run(arn, runner.handler)
@@ -184,7 +184,7 @@ def test_changed_workflow_replayed_on_an_old_history_fails_as_non_deterministic(
     ex = again.execution(arn2)
     ex.status = ex.status.RUNNING  # re-drive the same history with different code
     ex.events.clear()
-    again._invoke(ex, lambda_handler(renamed, service=again))
+    again._invoke(arn2, lambda_handler(renamed, service=again))
     assert ex.status.value == "FAILED"
     assert ex.error.error_type == "NonDeterministicExecutionError"
     assert "named renamed" in ex.error.error_message

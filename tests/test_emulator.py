@@ -187,7 +187,7 @@ def test_checkpoint_tokens_are_random_and_long():
     tokens = set()
     for _ in range(50):
         service._invoke(
-            service.execution(arn),
+            arn,
             lambda e, c: tokens.add(e["CheckpointToken"]) or {"Status": "FAILED"},
         )
         service.execution(arn).status = service.execution(arn).status.RUNNING

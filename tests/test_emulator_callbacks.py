@@ -260,7 +260,7 @@ def test_a_manual_heartbeat_restarts_the_heartbeat_timer():
     first = ex.next_due()
     service.clock.advance_to(first.replace(microsecond=0))
     service.send_callback_heartbeat(callback_id(service, arn))
-    assert max(due for due, _, _ in ex.agenda) > first
+    assert max(item[0] for item in ex.agenda) > first
 
 
 # --- scripted outside actions ------------------------------------------------------------------
@@ -388,8 +388,7 @@ def test_a_closed_callback_answers_callback_timeout_exception_and_never_complete
     elif ending == "failed":
         service.send_callback_failure(cid)
     elif ending == "execution ended":
-        ex = service.execution(arn)
-        service._complete(ex, ex.status.FAILED, None, ErrorObject(error_message="stopped"))
+        service.stop_execution(arn, ErrorObject(error_message="stopped"))
     before = service.execution(arn).operations["cb"]
     events = len(service.history(arn))
     with pytest.raises(ServiceError) as info:

@@ -154,9 +154,14 @@ class _SnapshottingService(LocalService):
         *,
         name: str | None = None,
         execution_timeout: int = 86_400,
+        entry: str | None = None,
     ) -> str:
         arn = super().start_execution(
-            function_name, input_payload, name=name, execution_timeout=execution_timeout
+            function_name,
+            input_payload,
+            name=name,
+            execution_timeout=execution_timeout,
+            entry=entry,
         )
         if self.root_arn is None:
             self.root_arn = arn

@@ -58,6 +58,7 @@ __all__ = [
     "MAX_RESULT_BYTES",
     "CallbackAction",
     "CallbackState",
+    "arm_callback",
     "check_callback_id",
     "encode_result",
     "fail_callback",
@@ -207,11 +208,17 @@ def open_callback(
         heartbeat_at=_deadline(now, options.heartbeat_timeout_seconds),
     )
     ex.callbacks[state.callback_id] = state
-    for due in (state.timeout_at, state.heartbeat_at):
-        if due is not None:
-            ex.schedule(due, functools.partial(_expire, ex, state))
+    ex.unsaved_callbacks[state.callback_id] = None
+    arm_callback(ex, state)
     _bind_next_action(ex, state, op.name, now)
     return attrs.evolve(op, callback_details=CallbackDetails(callback_id=state.callback_id))
+
+
+def arm_callback(ex: Execution, state: CallbackState) -> None:
+    """Put a callback's deadlines (timeout, heartbeat) on its execution's agenda."""
+    for due in (state.timeout_at, state.heartbeat_at):
+        if due is not None:
+            ex.schedule(due, functools.partial(_expire, ex, state), outside=True)
 
 
 def _open_op(ex: Execution, state: CallbackState) -> Operation:
@@ -264,8 +271,9 @@ def heartbeat_callback(ex: Execution, state: CallbackState, now: datetime) -> No
     _open_op(ex, state)
     if state.heartbeat_seconds:
         state.heartbeat_at = _deadline(now, state.heartbeat_seconds)
+        ex.unsaved_callbacks[state.callback_id] = None
         if state.heartbeat_at is not None:
-            ex.schedule(state.heartbeat_at, functools.partial(_expire, ex, state))
+            ex.schedule(state.heartbeat_at, functools.partial(_expire, ex, state), outside=True)
 
 
 def _expire(ex: Execution, state: CallbackState, now: datetime) -> None:

@@ -39,10 +39,13 @@ A callback at the wire level: START it, answer it from outside, see the operatio
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from orchestra.service.api import ServiceError
@@ -61,6 +64,7 @@ from orchestra.service.local.history import error
 from orchestra.service.local.invokes import ACCOUNT, REGION, Invokes, Target, child_outcome
 from orchestra.service.local.lifecycle import close_execution, judge_output, open_execution
 from orchestra.service.local.rules import check_batch
+from orchestra.service.local.store import ExecutionSummary, MemoryStore, Store, Transaction
 from orchestra.service.local.transitions import apply_update, fire_due
 from orchestra.wire.converter import to_wire
 from orchestra.wire.models import (
@@ -76,6 +80,11 @@ from orchestra.wire.models import (
 )
 
 __all__ = ["Execution", "InvocationKilled", "LocalService"]
+
+#: The error a stopped execution records when StopDurableExecution names none.
+STOPPED_ERROR = ErrorObject(
+    error_message="Execution stopped by user request", error_type="ExecutionStopped"
+)
 
 A = OperationAction
 
@@ -94,21 +103,64 @@ def _token() -> str:
     return base64.b64encode(secrets.token_bytes(33)).decode()
 
 
+def _process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
 class LocalService:
-    """An in-memory durable-execution service with a virtual (default) or real clock.
+    """A durable-execution service on one machine, with a virtual (default) or real clock.
 
     Args:
         clock: the emulator's clock (default: a :class:`VirtualClock`).
         page_size: how many operations the invocation event and each state page carry.
+        store: where executions live (default: a :class:`~.store.MemoryStore`; a
+            :class:`~.sqlite_store.SQLiteStore` keeps them across processes).
+        skip_outside: whether the virtual clock skips ahead to the outside world's
+            deadlines (a callback's timeouts). ``False`` (``orchestra run``) leaves them to
+            real time: :meth:`run` returns when only such a deadline is left.
     """
 
-    def __init__(self, clock: Clock | None = None, *, page_size: int = 1000) -> None:
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        page_size: int = 1000,
+        store: Store | None = None,
+        skip_outside: bool = True,
+    ) -> None:
+        if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
+            raise ValueError(f"LocalService page_size must be an int >= 1, got {page_size!r}")
         self.clock: Clock = clock or VirtualClock()
         self.page_size = page_size
-        self._executions: dict[str, Execution] = {}
+        self.store: Store = store if store is not None else MemoryStore()
+        self.skip_outside = skip_outside
         self._handlers: dict[str, Handler] = {}
         self._invokes = Invokes(self._start_child)
         self._lock = threading.RLock()
+        latest = self.store.latest_timestamp()
+        if latest is not None and isinstance(self.clock, VirtualClock):
+            self.clock.advance_to(latest)  # never earlier than what the history shows
+
+    @contextmanager
+    def _txn(self) -> Iterator[Transaction]:
+        with self._lock, self.store.transaction() as tx:
+            yield tx
+
+    @staticmethod
+    def _get(tx: Transaction, arn: str) -> Execution:
+        ex = tx.get(arn)
+        if ex is None:
+            raise ServiceError(
+                "ResourceNotFoundException", f"no durable execution {arn}", status=404
+            )
+        return ex
 
     # --- executions --------------------------------------------------------------------------
 
@@ -119,32 +171,65 @@ class LocalService:
         *,
         name: str | None = None,
         execution_timeout: int = 86_400,
+        entry: str | None = None,
     ) -> str:
         """Create an execution (not yet invoked) and return its ARN.
 
         ``execution_timeout`` (seconds) is recorded in the history as the service does; the
-        emulator does not enforce it yet.
+        emulator does not enforce it yet. ``entry`` (``"module:attr"``) records where the
+        workflow lives, so that another process can resume the execution.
         """
         name = name or uuid.uuid4().hex
         arn = (
             f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}:$LATEST"
             f"/durable-execution/{name}/{secrets.token_hex(16)}"
         )
-        ex = open_execution(
-            arn, name, function_name, input_payload, execution_timeout, self.clock.now()
-        )
-        with self._lock:
-            self._executions[arn] = ex
+        with self._txn() as tx:
+            ex = open_execution(
+                arn,
+                name,
+                function_name,
+                input_payload,
+                execution_timeout,
+                self.clock.now(),
+                entry=entry,
+            )
+            tx.add(ex)
         return arn
 
     def execution(self, arn: str) -> Execution:
-        """The execution with ``arn``."""
-        try:
-            return self._executions[arn]
-        except KeyError:
-            raise ServiceError(
-                "ResourceNotFoundException", f"no durable execution {arn}", status=404
-            ) from None
+        """The execution with ``arn`` (read again when another process changed it)."""
+        with self._txn() as tx:
+            return self._get(tx, arn)
+
+    def list_executions(
+        self, function_name: str | None = None, status: ExecutionStatus | None = None
+    ) -> list[ExecutionSummary]:
+        """Every execution (of one function, in one status), oldest first."""
+        return self.store.executions(function_name, status)
+
+    def stop_execution(self, arn: str, error: ErrorObject | None = None) -> datetime:
+        """``StopDurableExecution``: end a running execution as ``STOPPED``; its stop time.
+
+        Its invocation in flight, if any, loses its token: its next checkpoint is refused.
+
+        Raises:
+            ServiceError: ``ResourceNotFoundException`` (404) for an unknown ARN,
+                ``InvalidParameterValueException`` (400) once the execution has ended.
+        """
+        with self._txn() as tx:
+            ex = self._get(tx, arn)
+            if ex.status is not ExecutionStatus.RUNNING:
+                raise ServiceError(
+                    "InvalidParameterValueException",
+                    f"Execution {arn} has already ended ({ex.status.value}); only a running "
+                    "execution can be stopped.",
+                    status=400,
+                )
+            ex.token = None
+            self._complete(tx, ex, ExecutionStatus.STOPPED, None, error or STOPPED_ERROR)
+            assert ex.end_timestamp is not None
+            return ex.end_timestamp
 
     def crash_at(self, arn: str, checkpoint: int, *, after: bool = True) -> None:
         """End the invocation at checkpoint call number ``checkpoint`` (1-based).
@@ -183,29 +268,84 @@ class LocalService:
         again whenever an operation changed. Calling ``run`` again later (after a callback
         was sent from outside) continues the execution.
         """
-        ex = self.execution(arn)
         self._handlers[arn] = handler
+        self.recover(arn)
         invocations = 0
-        while ex.status is ExecutionStatus.RUNNING and invocations < max_invocations:
-            with self._lock:
-                due = next((e for e in self._family(ex) if e.needs_invocation()), None)
+        while invocations < max_invocations:
+            with self._txn() as tx:
+                ex = self._get(tx, arn)
+                if ex.status is not ExecutionStatus.RUNNING:
+                    break
+                due = next((e for e in self._family(tx, ex) if e.needs_invocation()), None)
+                if due is not None and due.arn not in self._handlers:
+                    self._orphan(tx, due)
+                    continue
             if due is None:
-                if not self._advance(ex):
+                if not self._advance(arn):
                     break  # waiting for something from outside (a callback)
                 continue
             invocations += 1
-            crashed = self._invoke(due, self._handlers[due.arn])
-            self._after_invocation(due, crashed)
-        return ex.status
+            crashed = self._invoke(due.arn, self._handlers[due.arn])
+            self._after_invocation(due.arn, crashed)
+        return self.execution(arn).status
 
-    def _after_invocation(self, ex: Execution, crashed: ErrorObject | None) -> None:
-        with self._lock:
+    def recover(self, arn: str) -> bool:
+        """Close an invocation whose process died (``orchestra resume`` after a kill).
+
+        An execution records the process running its invocation. When that process is
+        gone, the invocation ends as a failed one (``Runtime.ExitError``), as the service
+        records a Lambda that died, and the execution is invoked again. Returns whether
+        there was such an invocation.
+
+        Raises:
+            ServiceError: ``ConflictException`` (409) while another live process runs it.
+        """
+        with self._txn() as tx:
+            ex = self._get(tx, arn)
+            pid = ex.invoking
+            if pid is None or ex.status is not ExecutionStatus.RUNNING:
+                return False
+            if pid != os.getpid() and _process_alive(pid):
+                raise ServiceError(
+                    "ConflictException",
+                    f"execution {arn} is being run by process {pid}; wait for it to end "
+                    "or stop that process first",
+                    status=409,
+                )
+            crash = ErrorObject(
+                error_message=f"Runtime exited: the process running the invocation ({pid}) "
+                "ended before it answered",
+                error_type=_EXIT_ERROR,
+            )
+            now = self.clock.now()
+            self._record_invocation(ex, ex.invocation_started or now, now, crash)
+            ex.failures += 1
+            ex.wake = True
+            return True
+
+    def _orphan(self, tx: Transaction, ex: Execution) -> None:
+        """Fail an execution this process has no handler for (a child after a restart)."""
+        self._complete(
+            tx,
+            ex,
+            ExecutionStatus.FAILED,
+            None,
+            ErrorObject(
+                error_message=f"no handler for function {ex.function_name} in this process "
+                "(a chained invoke's child cannot be resumed by another process)",
+                error_type="ResourceNotFoundException",
+            ),
+        )
+
+    def _after_invocation(self, arn: str, crashed: ErrorObject | None) -> None:
+        with self._txn() as tx:
+            ex = self._get(tx, arn)
             if ex.status is not ExecutionStatus.RUNNING:
                 return
             if crashed is not None:
                 ex.failures += 1
                 if ex.failures >= MAX_CONSECUTIVE_FAILURES:
-                    self._complete(ex, ExecutionStatus.FAILED, None, crashed)
+                    self._complete(tx, ex, ExecutionStatus.FAILED, None, crashed)
                 ex.wake = True
                 return
             ex.failures = 0
@@ -216,6 +356,7 @@ class LocalService:
             ex.wake = True
             if ex.empty_pending >= MAX_EMPTY_PENDING:
                 self._complete(
+                    tx,
                     ex,
                     ExecutionStatus.FAILED,
                     None,
@@ -225,7 +366,7 @@ class LocalService:
                     ),
                 )
 
-    def _family(self, ex: Execution) -> list[Execution]:
+    def _family(self, tx: Transaction, ex: Execution) -> list[Execution]:
         """``ex`` and the running child executions its chained invokes started."""
         found: list[Execution] = []
         stack = [ex]
@@ -233,7 +374,7 @@ class LocalService:
             current = stack.pop()
             if current.status is ExecutionStatus.RUNNING:
                 found.append(current)
-                stack.extend(self._executions[a] for a in reversed(current.child_arns))
+                stack.extend(self._get(tx, a) for a in reversed(current.child_arns))
         return found
 
     def before_invoke(self, ex: Execution) -> None:
@@ -244,9 +385,11 @@ class LocalService:
 
         A fresh checkpoint token is minted; the previous invocation's token stops working.
         """
-        ex = self.execution(arn)
-        with self._lock:
+        with self._txn() as tx:
+            ex = self._get(tx, arn)
             ex.invocations += 1
+            ex.invoking = os.getpid()
+            ex.invocation_started = self.clock.now()
             ex.token = _token()
             ex.dirty.clear()
             ex.wake = False
@@ -259,50 +402,71 @@ class LocalService:
                 "InitialExecutionState": {"Operations": to_wire(first), "NextMarker": marker},
             }
 
-    def _invoke(self, ex: Execution, handler: Handler) -> ErrorObject | None:
-        self.before_invoke(ex)
-        event = self.invocation_event(ex.arn)
+    def _invoke(self, arn: str, handler: Handler) -> ErrorObject | None:
+        self.before_invoke(self.execution(arn))
+        event = self.invocation_event(arn)
         request_id = str(uuid.uuid4())
         started = self.clock.now()
         crash: ErrorObject | None = None
         output: Any = None
+        interrupted: KeyboardInterrupt | None = None
         try:
             output = handler(event, None)
-        except (InvocationKilled, SystemExit, KeyboardInterrupt):
+        except (InvocationKilled, SystemExit, KeyboardInterrupt) as exc:
             crash = ErrorObject(
                 error_message=f"RequestId: {request_id} Error: Runtime exited with error: "
                 "exit status 1",
                 error_type=_EXIT_ERROR,
             )
+            if isinstance(exc, KeyboardInterrupt):
+                interrupted = exc
         except Exception as exc:
             crash = ErrorObject(error_message=str(exc), error_type=type(exc).__name__)
-        with self._lock:
-            ex.token = None
-            ended = self.clock.now()
-            ex.append(
-                Event(
-                    event_type="InvocationCompleted",
-                    event_id=0,
-                    event_timestamp=ended,
-                    details=EventDetails(
-                        start_timestamp=started,
-                        end_timestamp=ended,
-                        request_id=request_id,
-                        error=error(crash) if crash else None,
-                    ),
-                ),
-            )
+        with self._txn() as tx:
+            ex = self._get(tx, arn)
+            self._record_invocation(ex, started, self.clock.now(), crash, request_id)
             if crash is None:
-                self._settle(ex, output)
+                self._settle(tx, ex, output)
+            elif interrupted is not None:
+                ex.wake = True  # resumable: the next run invokes it again
+        if interrupted is not None:
+            raise interrupted  # Ctrl-C stops the run; the execution stays resumable
         return crash
 
-    def _settle(self, ex: Execution, output: Any) -> None:
+    def _record_invocation(
+        self,
+        ex: Execution,
+        started: datetime,
+        ended: datetime,
+        crash: ErrorObject | None,
+        request_id: str | None = None,
+    ) -> None:
+        """End the invocation in flight: its token dies and ``InvocationCompleted`` is logged."""
+        ex.token = None
+        ex.invoking = None
+        ex.invocation_started = None
+        ex.append(
+            Event(
+                event_type="InvocationCompleted",
+                event_id=0,
+                event_timestamp=ended,
+                details=EventDetails(
+                    start_timestamp=started,
+                    end_timestamp=ended,
+                    request_id=request_id or str(uuid.uuid4()),
+                    error=error(crash) if crash else None,
+                ),
+            ),
+        )
+
+    def _settle(self, tx: Transaction, ex: Execution, output: Any) -> None:
         verdict = judge_output(output, ex.closing)
         if verdict is not None:
-            self._complete(ex, *verdict)
+            self._complete(tx, ex, *verdict)
 
     def _complete(
         self,
+        tx: Transaction,
         ex: Execution,
         status: ExecutionStatus,
         result: str | None,
@@ -312,33 +476,45 @@ class LocalService:
         close_execution(ex, status, result, err, now)
         if ex.invoked_by is not None:
             parent_arn, op_id = ex.invoked_by
-            child_outcome(self._executions[parent_arn], op_id, ex, now)
+            child_outcome(self._get(tx, parent_arn), op_id, ex, now)
 
     # --- timers ------------------------------------------------------------------------------
 
-    def _advance(self, ex: Execution) -> bool:
-        """Skip to the next moment something falls due in ``ex``'s family and fire it."""
-        with self._lock:
-            family = self._family(ex)
-            moments = [m for m in (e.next_due() for e in family) if m is not None]
+    def _advance(self, arn: str) -> bool:
+        """Skip to the next moment something falls due in ``arn``'s family and fire it.
+
+        Without :attr:`skip_outside`, what is already due fires first, and the outside
+        world's deadlines are not skipped to: with only those left, nothing happens.
+        """
+        with self._txn() as tx:
+            family = self._family(tx, self._get(tx, arn))
+            if not self.skip_outside:
+                before = sum(len(member.events) for member in family)
+                self._fire(family, self.clock.now())
+                if sum(len(member.events) for member in family) != before or any(
+                    member.needs_invocation() for member in family
+                ):
+                    return True
+            moments = [
+                m for m in (e.next_due(outside=self.skip_outside) for e in family) if m is not None
+            ]
             if not moments:
                 return False
         self.clock.advance_to(min(moments))
-        with self._lock:
-            now = self.clock.now()
-            for member in family:
-                fire_due(member, now)
-                member.run_agenda(now)
+        with self._txn() as tx:
+            self._fire(self._family(tx, self._get(tx, arn)), self.clock.now())
         return True
+
+    @staticmethod
+    def _fire(family: list[Execution], now: datetime) -> None:
+        for member in family:
+            fire_due(member, now)
+            member.run_agenda(now)
 
     # --- the service API ---------------------------------------------------------------------
 
-    def _checked(self, arn: str, token: str) -> Execution:
-        ex = self._executions.get(arn)
-        if ex is None:
-            raise ServiceError(
-                "ResourceNotFoundException", f"no durable execution {arn}", status=404
-            )
+    def _checked(self, tx: Transaction, arn: str, token: str) -> Execution:
+        ex = self._get(tx, arn)
         if ex.token is None or not secrets.compare_digest(ex.token, token):
             raise ServiceError(
                 "InvalidParameterValueException", "Invalid checkpoint token", status=400
@@ -348,39 +524,55 @@ class LocalService:
     def checkpoint(
         self, arn: str, token: str, updates: Sequence[OperationUpdate]
     ) -> CheckpointResponse:
-        """``CheckpointDurableExecution``."""
-        with self._lock:
-            ex = self._checked(arn, token)
+        """``CheckpointDurableExecution``: all of ``updates`` are applied and saved, or none."""
+        killed: InvocationKilled | None = None
+        answer: CheckpointResponse | None = None
+        with self._txn() as tx:
+            ex = self._checked(tx, arn, token)
             ex.checkpoint_calls += 1
             crash_after = ex.crash_points.pop(ex.checkpoint_calls, None)
             if crash_after is False:
                 ex.token = None
-                raise InvocationKilled(f"crash injected before checkpoint {ex.checkpoint_calls}")
-            check_batch(ex.operations, updates)
-            now = self.clock.now()
-            for update in updates:
-                if update.type is OperationType.CHAINED_INVOKE and update.action is A.START:
-                    self._invokes.start(ex, update, now)
-                else:
-                    apply_update(ex, update, now)
-            fire_due(ex, now)
-            if crash_after:
-                ex.token = None
-                raise InvocationKilled(f"crash injected after checkpoint {ex.checkpoint_calls}")
-            changed = [ex.operations[i] for i in ex.dirty if i in ex.operations]
-            ex.dirty.clear()
-            if ex.closing is not None:
-                ex.token = None
+                killed = InvocationKilled(f"crash injected before checkpoint {ex.checkpoint_calls}")
             else:
-                ex.token = _token()
-            return CheckpointResponse(
-                new_execution_state=ExecutionState(operations=changed), checkpoint_token=ex.token
-            )
+                answer = self._apply(ex, updates, crash_after)
+                if answer is None:
+                    killed = InvocationKilled(
+                        f"crash injected after checkpoint {ex.checkpoint_calls}"
+                    )
+        if killed is not None or answer is None:
+            raise killed or InvocationKilled("crash injected")
+        return answer
+
+    def _apply(
+        self, ex: Execution, updates: Sequence[OperationUpdate], crash_after: bool | None
+    ) -> CheckpointResponse | None:
+        """Apply an accepted call's ``updates``; ``None`` when a crash is injected after it."""
+        check_batch(ex.operations, updates)
+        now = self.clock.now()
+        for update in updates:
+            if update.type is OperationType.CHAINED_INVOKE and update.action is A.START:
+                self._invokes.start(ex, update, now)
+            else:
+                apply_update(ex, update, now)
+        fire_due(ex, now)
+        if crash_after:
+            ex.token = None
+            return None
+        changed = [ex.operations[i] for i in ex.dirty if i in ex.operations]
+        ex.dirty.clear()
+        if ex.closing is not None:
+            ex.token = None
+        else:
+            ex.token = _token()
+        return CheckpointResponse(
+            new_execution_state=ExecutionState(operations=changed), checkpoint_token=ex.token
+        )
 
     def get_state(self, arn: str, token: str, marker: str, max_items: int) -> ExecutionState:
         """``GetDurableExecutionState``: a page of the visible operations."""
-        with self._lock:
-            ex = self._checked(arn, token)
+        with self._txn() as tx:
+            ex = self._checked(tx, arn, token)
             try:
                 start = int(marker or 0)
             except ValueError:
@@ -408,10 +600,10 @@ class LocalService:
                 unknown id; ``CallbackTimeoutException`` (400) once the callback has
                 completed or timed out, or its execution has ended.
         """
-        with self._lock:
+        with self._txn() as tx:
             check_callback_id(callback_id)
             text = encode_result(result)
-            ex, state = self._callback(callback_id)
+            ex, state = self._callback(tx, callback_id)
             succeed_callback(ex, state, text, self.clock.now())
 
     def send_callback_failure(self, callback_id: str, error: ErrorObject | None = None) -> None:
@@ -420,9 +612,9 @@ class LocalService:
         Raises:
             ServiceError: as :meth:`send_callback_success`.
         """
-        with self._lock:
+        with self._txn() as tx:
             check_callback_id(callback_id)
-            ex, state = self._callback(callback_id)
+            ex, state = self._callback(tx, callback_id)
             fail_callback(ex, state, error, self.clock.now())
 
     def send_callback_heartbeat(self, callback_id: str) -> None:
@@ -431,9 +623,9 @@ class LocalService:
         Raises:
             ServiceError: as :meth:`send_callback_success`.
         """
-        with self._lock:
+        with self._txn() as tx:
             check_callback_id(callback_id)
-            ex, state = self._callback(callback_id)
+            ex, state = self._callback(tx, callback_id)
             heartbeat_callback(ex, state, self.clock.now())
 
     def script_callbacks(self, arn: str, actions: Iterable[CallbackAction]) -> None:
@@ -442,14 +634,14 @@ class LocalService:
         Each :class:`CallbackAction` applies to the first callback that starts afterwards
         with a matching name, ``delay_seconds`` after its start (see its documentation).
         """
-        with self._lock:
-            self.execution(arn).callback_script.extend((a, [False]) for a in actions)
+        with self._txn() as tx:
+            self._get(tx, arn).callback_script.extend((a, [False]) for a in actions)
 
-    def _callback(self, callback_id: str) -> tuple[Execution, CallbackState]:
-        for ex in self._executions.values():
-            state = ex.callbacks.get(callback_id)
-            if state is not None:
-                return ex, state
+    def _callback(self, tx: Transaction, callback_id: str) -> tuple[Execution, CallbackState]:
+        arn = tx.callback_owner(callback_id)
+        if arn is not None:
+            ex = self._get(tx, arn)
+            return ex, ex.callbacks[callback_id]
         raise ServiceError("ResourceNotFoundException", "Callback not found.", status=404)
 
     # --- chained invokes -----------------------------------------------------------------
@@ -468,4 +660,4 @@ class LocalService:
     ) -> Execution:
         arn = self.start_execution(function_name, input_payload)
         self._handlers[arn] = handler
-        return self._executions[arn]
+        return self.execution(arn)

@@ -3,7 +3,12 @@
 Two kinds of timers: ``timers`` complete the execution's own operations (waits, retry
 delays) and also fire at checkpoints; the ``agenda`` holds what the world outside the
 function does (callback timeouts, scripted callback actions, chained invokes), which the
-engine runs only between invocations.
+engine runs only between invocations. Agenda items marked *outside* are deadlines the outside
+world sets (a callback's timeouts): a service that must not skip ahead of the outside world
+(``orchestra run``) waits for them in real time instead.
+
+The execution also remembers what changed since a store last saved it (``unsaved_ops``,
+``unsaved_callbacks``, ``saved_events``), so a persistent store writes only the difference.
 
 Example:
     >>> ex = Execution("arn:x/durable-execution/n/abc", "n", "fn", None)
@@ -41,11 +46,21 @@ AgendaItem = Callable[[datetime], None]
 class Execution:
     """One execution's state inside the emulator."""
 
-    def __init__(self, arn: str, name: str, function_name: str, input_payload: str | None) -> None:
+    def __init__(
+        self,
+        arn: str,
+        name: str,
+        function_name: str,
+        input_payload: str | None,
+        *,
+        entry: str | None = None,
+    ) -> None:
         self.arn = arn
         self.name = name
         self.function_name = function_name
         self.input_payload = input_payload
+        #: Where the workflow lives (``"module:attr"``), for a later process to resume it.
+        self.entry = entry
         self.status = ExecutionStatus.RUNNING
         self.result: str | None = None
         self.error: ErrorObject | None = None
@@ -63,7 +78,7 @@ class Execution:
         self.start_timestamp: datetime | None = None
         self.end_timestamp: datetime | None = None
         self._timer_seq = 0
-        self.agenda: list[tuple[datetime, int, AgendaItem]] = []
+        self.agenda: list[tuple[datetime, int, AgendaItem, bool]] = []
         #: Whether the execution must be invoked (again) before anything else happens.
         self.wake = True
         self.failures = 0
@@ -76,6 +91,15 @@ class Execution:
         self.invoked_by: tuple[str, str] | None = None
         #: The child executions its chained invokes started.
         self.child_arns: list[str] = []
+        #: The process running its invocation now (``None`` between invocations), and since when.
+        self.invoking: int | None = None
+        self.invocation_started: datetime | None = None
+        #: What a persistent store has not written yet (see the module documentation).
+        self.unsaved_ops: dict[str, None] = {}
+        self.unsaved_callbacks: dict[str, None] = {}
+        self.saved_events = 0
+        #: The version of the execution a persistent store last read or wrote.
+        self.version = 0
 
     @property
     def execution_id(self) -> str:
@@ -108,6 +132,12 @@ class Execution:
             self.children.setdefault(op.parent_id, []).append(op.id)
         self.operations[op.id] = op
         self.dirty[op.id] = None
+        self.unsaved_ops[op.id] = None
+
+    def put(self, op: Operation) -> None:
+        """Save ``op`` without reporting it to the handler (the EXECUTION operation)."""
+        self.operations[op.id] = op
+        self.unsaved_ops[op.id] = None
 
     def append(self, event: Event) -> None:
         """Add ``event`` to the history with the next EventId."""
@@ -119,6 +149,7 @@ class Execution:
         while stack:
             child = stack.pop()
             self.hidden.add(child)
+            self.unsaved_ops[child] = None
             stack.extend(self.children.get(child, ()))
 
     def arm(self, due: datetime, op_id: str) -> None:
@@ -126,20 +157,31 @@ class Execution:
         self._timer_seq += 1
         heapq.heappush(self.timers, (due, self._timer_seq, op_id))
 
-    def schedule(self, due: datetime, item: AgendaItem) -> None:
-        """Have the service call ``item(now)`` at ``due``, between two invocations."""
-        self._timer_seq += 1
-        heapq.heappush(self.agenda, (due, self._timer_seq, item))
+    def schedule(self, due: datetime, item: AgendaItem, *, outside: bool = False) -> None:
+        """Have the service call ``item(now)`` at ``due``, between two invocations.
 
-    def next_due(self) -> datetime | None:
-        """The earliest moment a timer or an agenda item falls due (``None``: nothing)."""
-        moments = [queue[0][0] for queue in (self.timers, self.agenda) if queue]
+        ``outside`` marks a deadline the outside world sets (a callback's timeout).
+        """
+        self._timer_seq += 1
+        heapq.heappush(self.agenda, (due, self._timer_seq, item, outside))
+
+    def next_due(self, *, outside: bool = True) -> datetime | None:
+        """The earliest moment a timer or an agenda item falls due (``None``: nothing).
+
+        With ``outside=False`` the outside world's deadlines are left out.
+        """
+        moments = [self.timers[0][0]] if self.timers else []
+        if outside:
+            if self.agenda:
+                moments.append(self.agenda[0][0])
+        else:
+            moments.extend(due for due, _, _, is_outside in self.agenda if not is_outside)
         return min(moments, default=None)
 
     def run_agenda(self, now: datetime) -> None:
         """Call every agenda item due by ``now``, in order (items may schedule more)."""
         while self.agenda and self.agenda[0][0] <= now:
-            _, _, item = heapq.heappop(self.agenda)
+            _, _, item, _ = heapq.heappop(self.agenda)
             item(now)
 
     def needs_invocation(self) -> bool:

@@ -52,9 +52,11 @@ def open_execution(
     input_payload: str | None,
     execution_timeout: int,
     now: datetime,
+    *,
+    entry: str | None = None,
 ) -> Execution:
     """A new execution: its EXECUTION operation and its ``ExecutionStarted`` event."""
-    ex = Execution(arn, name, function_name, input_payload)
+    ex = Execution(arn, name, function_name, input_payload, entry=entry)
     ex.start_timestamp = now
     op = Operation(
         id=ex.execution_id,
@@ -64,7 +66,7 @@ def open_execution(
         name=name,
         execution_details=ExecutionDetails(input_payload=input_payload),
     )
-    ex.operations[op.id] = op
+    ex.put(op)
     ex.append(
         Event(
             event_type="ExecutionStarted",
@@ -146,7 +148,7 @@ def close_execution(
     ex.error = err
     ex.end_timestamp = now
     op = ex.operations[ex.execution_id]
-    ex.operations[op.id] = attrs.evolve(op, status=OperationStatus(status.value), end_timestamp=now)
+    ex.put(attrs.evolve(op, status=OperationStatus(status.value), end_timestamp=now))
     details = (
         EventDetails(result=payload(result))
         if status is ExecutionStatus.SUCCEEDED
