@@ -1,0 +1,303 @@
+"""``Server``: the emulator behind HTTP, with registered functions run by a dispatcher.
+
+Example:
+    >>> import boto3
+    >>> from orchestra.service.local import LocalService
+    >>> with Server(LocalService()) as server:
+    ...     client = boto3.client("lambda", endpoint_url=server.url, region_name="us-east-1",
+    ...                           aws_access_key_id="x", aws_secret_access_key="x")
+    ...     try:
+    ...         client.get_durable_execution(DurableExecutionArn="arn:aws:lambda:us-east-1:"
+    ...             "123456789012:function:f:$LATEST/durable-execution/n/0123")
+    ...     except client.exceptions.ResourceNotFoundException as exc:
+    ...         print(exc.response["Error"]["Code"])
+    ResourceNotFoundException
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from orchestra.server.app import DurableApi, route_name
+from orchestra.server.backend import Backend, Handler
+from orchestra.server.dispatch import Dispatcher
+from orchestra.server.functions import (
+    DUMMY_ENV,
+    InProcessFunction,
+    IsolatedFunction,
+    build_handler,
+    check_name,
+    load_target,
+    spec_of,
+)
+from orchestra.wire.models import ExecutionStatus
+
+__all__ = ["DEFAULT_INVOCATION_TIMEOUT", "Server", "serve"]
+
+_LOG = logging.getLogger("orchestra.server")
+
+#: Seconds an invocation may run (Lambda's maximum function timeout).
+DEFAULT_INVOCATION_TIMEOUT = 900.0
+_POLL = 0.1
+
+FunctionTarget = str | Callable[..., Any]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Werkzeug's request handler, logging the route only: never a path, query or body."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        _LOG.debug("%s %s %s", self.command, route_name(self.command, self.path), code)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        _LOG.debug("HTTP error answering %s", route_name(self.command or "", self.path or ""))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _LOG.debug("HTTP: %s", self.command)
+
+
+class Server:
+    """The durable-execution API over HTTP, and a dispatcher running registered functions.
+
+    Args:
+        service: the emulator (a :class:`~orchestra.service.local.LocalService`). For real
+            time, give it a :class:`~orchestra.server.WakeableClock`, so a callback or a stop
+            that arrives while an execution sleeps until a timer is acted on at once.
+        host: the interface to listen on (loopback by default).
+        port: the TCP port (0: any free port; see :attr:`url`).
+        functions: the functions ``/start-durable-execution`` can start, by name: a
+            ``"module:attr"`` string or the object itself, either an orchestra workflow
+            (a generator function; its checkpoints go through boto3 to this server) or a
+            Lambda handler ``handler(event, context)``.
+        isolate: run each function's invocations in child processes, so a crash is a real
+            process death (functions must then be importable by ``module:attr``).
+        invocation_timeout: seconds an invocation may run before it counts as failed.
+        workers: how many executions run at the same time.
+    """
+
+    def __init__(
+        self,
+        service: Backend,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        functions: Mapping[str, FunctionTarget] | None = None,
+        isolate: bool = False,
+        invocation_timeout: float = DEFAULT_INVOCATION_TIMEOUT,
+        workers: int = 8,
+    ) -> None:
+        self.service = service
+        self.host = host
+        self.port = port
+        self.isolate = isolate
+        self.invocation_timeout = invocation_timeout
+        self._targets: dict[str, FunctionTarget] = {}
+        for name, given in (functions or {}).items():
+            check_name(name)
+            if isolate:
+                spec_of(given)  # fail now if a child could not import it
+            self._targets[name] = (
+                load_target(given) if isinstance(given, str) and not isolate else given
+            )
+        self._workers = workers
+        self._http: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._functions: list[InProcessFunction | IsolatedFunction] = []
+        self._saved_env: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+        self._foreground = False
+        #: The server's URL once it listens (``http://127.0.0.1:PORT``).
+        self.url = ""
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def _open(self) -> str:
+        with self._lock:
+            if self._http is not None:
+                return self.url
+            reopen = getattr(self.service.clock, "reopen", None)
+            if callable(reopen):
+                reopen()
+            api = DurableApi(self.service)
+            http = make_server(
+                self.host, self.port, api, threaded=True, request_handler=_QuietHandler
+            )
+            port = http.server_address[1]
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            self.url = f"http://{host}:{port}"
+            try:
+                handlers = self._handlers(self.url)
+            except BaseException:
+                http.server_close()
+                self._close_functions()
+                raise
+            dispatcher = Dispatcher(self.service, handlers, workers=self._workers)
+            api.runner = dispatcher
+            dispatcher.start()
+            self._http = http
+            self._dispatcher = dispatcher
+            _LOG.info("orchestra server listening on %s", self.url)
+            return self.url
+
+    def _handlers(self, url: str) -> dict[str, Handler]:
+        handlers: dict[str, Handler] = {}
+        foreign = False
+        for name, target in self._targets.items():
+            if self.isolate:
+                isolated = IsolatedFunction(name, spec_of(target), url, self.invocation_timeout)
+                self._functions.append(isolated)
+                isolated.prepare()
+                handlers[name] = isolated
+            else:
+                assert callable(target)
+                handler = build_handler(target, url)
+                foreign = foreign or handler is target
+                fn = InProcessFunction(name, handler, self.invocation_timeout)
+                self._functions.append(fn)
+                handlers[name] = fn
+        if foreign:
+            self._point_sdks_here(url)
+        return handlers
+
+    def _point_sdks_here(self, url: str) -> None:
+        """Let SDKs that build their own boto3 client (from the environment) reach us."""
+        wanted = {**DUMMY_ENV, "AWS_ENDPOINT_URL_LAMBDA": url}
+        for key, value in wanted.items():
+            if key != "AWS_ENDPOINT_URL_LAMBDA" and os.environ.get(key):
+                continue
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def _restore_env(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def start(self) -> str:
+        """Listen and serve in a background thread; returns the URL (``http://host:port``).
+
+        Raises:
+            FunctionLoadError: a registered function cannot be loaded (with isolation, its
+                worker process did not start).
+            OSError: the address is in use.
+        """
+        url = self._open()
+        with self._lock:
+            if self._thread is None:
+                assert self._http is not None
+                http = self._http
+                self._thread = threading.Thread(
+                    target=http.serve_forever,
+                    kwargs={"poll_interval": _POLL},
+                    name="orchestra-http",
+                    daemon=True,
+                )
+                self._thread.start()
+        return url
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until :meth:`close` (from another thread) or Ctrl-C."""
+        if self._thread is not None:
+            self._thread.join()
+            return
+        self._open()
+        assert self._http is not None
+        self._foreground = True
+        try:
+            self._http.serve_forever(poll_interval=_POLL)
+        finally:
+            self._foreground = False
+            self.close()
+
+    def wait(self, arn: str, timeout: float = 10.0) -> ExecutionStatus:
+        """Wait (at most ``timeout`` seconds) until nothing is running ``arn``; its status."""
+        if self._dispatcher is None:
+            return self.service.execution(arn).status
+        return self._dispatcher.wait(arn, timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop serving, interrupt waits, stop workers; every step bounded by ``timeout``."""
+        with self._lock:
+            http, thread, dispatcher = self._http, self._thread, self._dispatcher
+            self._http = self._thread = self._dispatcher = None
+        if http is None:
+            return
+        if thread is not None or self._foreground:
+            http.shutdown()
+        if thread is not None:
+            thread.join(timeout)
+        interrupt = getattr(self.service.clock, "close", None)
+        if callable(interrupt):
+            interrupt()
+        if dispatcher is not None:
+            dispatcher.close(timeout)
+        self._close_functions()
+        http.server_close()
+        self._restore_env()
+
+    def _close_functions(self) -> None:
+        for fn in self._functions:
+            try:
+                fn.close()
+            except Exception:
+                _LOG.exception("stopping the workers of %s failed", fn.name)
+        self._functions.clear()
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def serve(
+    service: Backend,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    functions: Mapping[str, FunctionTarget] | None = None,
+    isolate: bool = False,
+    *,
+    invocation_timeout: float = DEFAULT_INVOCATION_TIMEOUT,
+    echo: Callable[[str], Any] = print,
+) -> None:
+    """Serve until Ctrl-C, printing the URL first (the CLI's ``orchestra serve``).
+
+    Raises:
+        FunctionLoadError: a registered function cannot be loaded.
+        OSError: the address is in use.
+    """
+    server = Server(
+        service,
+        host=host,
+        port=port,
+        functions=functions,
+        isolate=isolate,
+        invocation_timeout=invocation_timeout,
+    )
+    url = server._open()
+    echo(f"orchestra: serving the durable-execution API on {url} (Ctrl-C to stop)")
+    for name in server._targets:
+        echo(f'  function {name}: POST {url}/start-durable-execution {{"FunctionName": "{name}"}}')
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        echo("orchestra: stopped")
+    finally:
+        server.close()
