@@ -270,6 +270,11 @@ class Machine:
         return list(self._steps)
 
     @property
+    def running_step_count(self) -> int:
+        """How many steps were handed to the shell and have not finished."""
+        return len(self._steps)
+
+    @property
     def awaiting_acks(self) -> bool:
         """Whether some fiber waits for a checkpoint to be acknowledged (flush now)."""
         return bool(self._acks or self._confirms) or self._poll_ack is not None

@@ -47,6 +47,30 @@ class StepExecutor:
         """
         self._pool.submit(self._run, command, execution_arn, report, now)
 
+    @property
+    def runs_inline(self) -> bool:
+        """Whether :meth:`run_here` may run a step on the caller's thread.
+
+        A subclass that overrides :meth:`submit` (to inject failures, delay or record
+        attempts) has every step go through it, so it does not.
+        """
+        return type(self).submit is StepExecutor.submit
+
+    def run_here(
+        self,
+        command: RunStep,
+        execution_arn: str,
+        report: Report,
+        *,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        """Run ``command`` on the calling thread, exactly as the pool would; then report.
+
+        The invocation uses it for a step that is the only work it has: the pool's two
+        thread hand-offs would buy nothing.
+        """
+        self._run(command, execution_arn, report, now)
+
     @staticmethod
     def _run(
         command: RunStep,

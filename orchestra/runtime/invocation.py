@@ -3,21 +3,38 @@
 This is the imperative shell around the pure :class:`~orchestra.interpreter.machine.Machine`:
 one inbox carries the machine's typed events (a step finished, checkpoints acknowledged,
 the writer failed, time passed); the machine's commands go to the step executor and the
-checkpoint writer, and the writer is told to flush exactly when the machine waits for a
-reply.
+checkpoint writer.
 
-Nothing here blocks without a bound: every wait ends shortly before the Lambda deadline
-(``context.get_remaining_time_in_millis()``; 15 minutes, Lambda's maximum, without a
-context), and then the invocation raises a retryable :class:`InvocationTimeoutError`
-having relied on nothing that was not acknowledged.
+Threads, and the hand-offs that are avoided:
+
+* The handler's thread only supervises: it hands the invocation to a *driver* thread and
+  waits for its answer, at most until shortly before the Lambda deadline
+  (``context.get_remaining_time_in_millis()``; 15 minutes, Lambda's maximum, without a
+  context). Then it raises a retryable :class:`InvocationTimeoutError` having relied on
+  nothing that was not acknowledged, whatever the driver is doing, and the driver stops
+  at its next step without sending or running anything more.
+* The driver runs the interpreter. When the machine waits for an acknowledgement and no
+  other event is pending, the driver makes the checkpoint call itself
+  (:meth:`~orchestra.runtime.writer.CheckpointWriter.send_now`) instead of waking the
+  writer thread and waiting for it.
+* A step that is the only work in flight (no other step running, no acknowledgement or
+  timer awaited, no event pending) runs on the driver thread itself: a sequential
+  workflow makes no thread hand-off at all. Concurrent steps run on the executor's pool.
+  The step's at-least-once START is still sent by the writer thread once it is older
+  than the async bound, so a slow step is visible in the history while it runs.
+* The writer thread thereby only sends what falls due by the async bound, or what a call
+  in flight on it held back.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import queue
 import random
+import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -82,9 +99,16 @@ DEFAULT_DEADLINE_S = 15 * 60.0
 #: How long before the Lambda deadline the invocation gives up waiting.
 DEADLINE_MARGIN_S = 2.0
 
+#: How much longer than the deadline the handler's thread waits for a busy driver.
+_DRIVER_GRACE_S = 0.05
+
 
 class InvocationTimeoutError(InvocationError):
     """The invocation reached its deadline while work was in flight; Lambda re-drives it."""
+
+
+class _Abandoned(BaseException):
+    """Unwinds a driver whose invocation was given up by its handler (the deadline)."""
 
 
 @attrs.frozen
@@ -159,7 +183,7 @@ def _set_log_fields(arn: str) -> Callable[[bool, str | None], Callable[[], None]
 
 
 class _Invocation:
-    """The loop of one invocation; see :func:`run_invocation`."""
+    """The loop of one invocation, run on its driver thread; see :func:`run_invocation`."""
 
     def __init__(
         self,
@@ -170,17 +194,30 @@ class _Invocation:
         deadline: _Deadline,
         clock_ms: Callable[[], int],
         clock: Callable[[], datetime] | None = None,
+        *,
+        inline_steps: bool = False,
     ) -> None:
         self.machine = machine
         self.inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.alive = True
-        self.writer = writer_factory(self._post)
+        self.writer_factory = writer_factory
+        self._writer: CheckpointWriter | None = None
         self.executor = executor
         self.arn = arn
         self.deadline = deadline
         self.clock_ms = clock_ms
         self.clock = clock
+        self.inline_steps = inline_steps
         self.next_ack = -1  # the shell's own sync checkpoints count down, never clashing
+        self._abandoned = False
+        self._lock = threading.Lock()
+
+    @property
+    def writer(self) -> CheckpointWriter:
+        """The checkpoint writer, created by (and owned by) the first thread asking."""
+        if self._writer is None:
+            self._writer = self.writer_factory(self._post)
+        return self._writer
 
     def _post(self, event: Event) -> None:
         if self.alive:  # an abandoned invocation's late step results go nowhere
@@ -189,16 +226,34 @@ class _Invocation:
     def _report(self, op_id: str, value: Any, error: BaseException | None) -> None:
         self._post(StepFinished(op_id, value, error))
 
-    def _issue(self, commands: list[Any]) -> None:
+    def _issue(self, commands: list[Any]) -> RunStep | None:
+        """Hand ``commands`` on; return the one step to run on this thread, if any."""
+        steps: list[RunStep] = []
         for command in commands:
             if isinstance(command, Checkpoint):
                 self.writer.submit(command.update, ack=command.ack, owner=command.owner)
             elif isinstance(command, RunStep):
-                self.executor.submit(command, self.arn, self._report, now=self.clock)
+                steps.append(command)
             elif isinstance(command, Withdraw):
                 self.writer.withdraw(command.owners)
             elif isinstance(command, Warn):
                 log.warning("%s: %s", self.arn, command.message, exc_info=command.error is not None)
+        if not steps:
+            return None
+        machine = self.machine
+        if (
+            len(steps) == 1
+            and self.inline_steps
+            and machine.outcome is None
+            and machine.running_step_count == 1
+            and not machine.awaiting_acks
+            and machine.next_wakeup_ms is None
+            and self.inbox.empty()
+        ):
+            return steps[0]
+        for step in steps:
+            self.executor.submit(step, self.arn, self._report, now=self.clock)
+        return None
 
     def _next_event(self) -> Event:
         timeout = self.deadline.left()
@@ -217,15 +272,23 @@ class _Invocation:
         except queue.Empty:
             return Resume(self.clock_ms())
 
+    def _check_alive(self) -> None:
+        if not self.alive:
+            raise _Abandoned
+
     def drive(self) -> None:
         """Run the machine to an outcome."""
         machine = self.machine
         while True:
-            self._issue(machine.run(self.clock_ms()))
+            self._check_alive()
+            here = self._issue(machine.run(self.clock_ms()))
             if machine.outcome is not None:
                 return
-            if machine.awaiting_acks:
-                self.writer.flush()
+            if here is not None:
+                self.executor.run_here(here, self.arn, self._report, now=self.clock)
+                self._check_alive()
+            elif machine.awaiting_acks and self.inbox.empty():
+                self.writer.send_now()  # idle until the answer: make the call right here
             event = self._next_event()
             if isinstance(event, WriterFailed):
                 machine.handle(event)
@@ -245,7 +308,7 @@ class _Invocation:
         ack = self.next_ack
         self.next_ack -= 1
         self.writer.submit(update, ack=ack, owner=0)
-        self.writer.flush()
+        self.writer.send_now()
         while True:
             event = self._next_event()
             if isinstance(event, WriterFailed):
@@ -254,7 +317,8 @@ class _Invocation:
                 return
 
     def close(self, timeout: float) -> None:
-        """Send what is queued; a failure of the final flush is not ignored."""
+        """Send what is queued, then stop the writer; a failure of the last call is raised."""
+        self.writer.send_now()
         done = self.writer.close(timeout=timeout)
         self.alive = False
         while not self.inbox.empty():
@@ -268,9 +332,66 @@ class _Invocation:
             )
 
     def abandon(self) -> None:
-        """Stop without sending anything more; running steps' results will be dropped."""
+        """Stop without sending anything more; running steps' results will be dropped.
+
+        Safe from any thread, and more than once.
+        """
         self.alive = False
-        self.writer.abort()
+        with self._lock:
+            if self._abandoned:
+                return
+            self._abandoned = True
+            writer = self._writer
+        if writer is not None:
+            writer.abort()
+
+
+def _on_driver(run: _Invocation, body: Callable[[], InvocationOutput]) -> InvocationOutput:
+    """Run ``body`` on a driver thread; wait for it until the invocation's deadline.
+
+    The driver carries the caller's context variables and profiling hook (a determinism
+    guard watching the handler's thread watches the workflow code on the driver).
+
+    Raises:
+        InvocationTimeoutError: the deadline came first; the driver is abandoned.
+        BaseException: whatever ``body`` raised.
+    """
+    outcome: list[Any] = []
+    done = threading.Event()
+    context = contextvars.copy_context()
+    profile = sys.getprofile()
+
+    def main() -> None:
+        if profile is not None:
+            sys.setprofile(profile)
+        try:
+            outcome.append(context.run(body))
+        except _Abandoned:
+            pass
+        except BaseException as exc:  # handed to the handler's thread as raised
+            outcome.append(exc)
+        finally:
+            if profile is not None:
+                sys.setprofile(None)
+            done.set()
+
+    driver = threading.Thread(target=main, name="orchestra-invocation", daemon=True)
+    driver.start()
+    # the driver's own waits end at the deadline; this one only catches a driver that is
+    # busy (a step running on it, a call that hangs) when the deadline comes
+    if not done.wait(max(0.0, run.deadline.left()) + _DRIVER_GRACE_S) or not outcome:
+        run.abandon()
+        raise InvocationTimeoutError(
+            "the invocation reached its deadline while a step or a checkpoint call was "
+            "still running; nothing unacknowledged was used, and Lambda re-drives the "
+            "invocation",
+            retryable=True,
+        )
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    answer: InvocationOutput = result
+    return answer
 
 
 def run_invocation(
@@ -344,11 +465,30 @@ def run_invocation(
             async_bound=async_bound,
         )
 
-    run = _Invocation(machine, make_writer, executor, arn, deadline, clock_ms, clock)
+    run = _Invocation(
+        machine,
+        make_writer,
+        executor,
+        arn,
+        deadline,
+        clock_ms,
+        clock,
+        # under a profiling hook (a determinism guard) steps keep off the workflow's thread
+        inline_steps=executor.runs_inline and sys.getprofile() is None,
+    )
+
+    def body() -> InvocationOutput:
+        try:
+            run.drive()
+            output = _answer(run, machine)
+            run.close(timeout=max(0.1, deadline.left()))
+        except BaseException:
+            run.abandon()
+            raise
+        return output
+
     try:
-        run.drive()
-        output = _answer(run, machine)
-        run.close(timeout=max(0.1, deadline.left()))
+        output = _on_driver(run, body)
     except BaseException as exc:
         run.abandon()
         if isinstance(exc, InvocationError) and not exc.retryable:

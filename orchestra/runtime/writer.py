@@ -2,10 +2,16 @@
 
 Calls are strictly serial (each consumes the token the previous one returned). There is
 **no idle linger**: the writer sends as soon as the invocation says that nothing can make
-progress without a reply (:meth:`CheckpointWriter.flush`). Updates that nobody waits for
-(an at-least-once step's START) ride along with the next flush, and are sent on their own
-only once they are older than ``async_bound`` seconds, so a quick step's START and SUCCEED
-share one call.
+progress without a reply. Updates that nobody waits for (an at-least-once step's START)
+ride along with the next flush, and are sent on their own only once they are older than
+``async_bound`` seconds, so a quick step's START and SUCCEED share one call.
+
+Who makes a call: the producer itself, when it would otherwise sit idle waiting for the
+answer (:meth:`CheckpointWriter.send_now`: no hand-off to another thread and back), or the
+writer's own thread, which sends what is due by ``async_bound`` (a slow step's START) or
+asked for with :meth:`CheckpointWriter.flush`. Only one call is ever in flight; the
+writer's thread sleeps until the oldest queued update falls due and is woken only when a
+submission makes that moment earlier, not once per update.
 
 A call is cut (the rest goes in the next call, in order) so that it holds
 
@@ -56,10 +62,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
+from json.encoder import encode_basestring_ascii
 
 import attrs
 
@@ -116,10 +124,46 @@ class _Item:
 
 
 def _measure(item: _Item) -> int:
+    """The exact size of the item's update as compact JSON, in bytes (cached)."""
     if item.size is None:
         wire = to_wire(item.update) if item.update is not None else None
         item.size = 0 if wire is None else len(json.dumps(wire, separators=(",", ":")).encode())
     return item.size
+
+
+#: More than the keys, punctuation, enumeration values and numbers of any update take.
+_FIXED_BYTES = 640
+
+
+def _text(value: str | None) -> int:
+    return 0 if value is None else len(encode_basestring_ascii(value))
+
+
+def _bound(item: _Item) -> int:
+    """An upper bound of :func:`_measure`, without converting the update (cheap).
+
+    Strings are measured escaped exactly as JSON writes them; everything else (keys,
+    enumerations, numbers, options) fits in :data:`_FIXED_BYTES`; an error is measured.
+    """
+    update = item.update
+    if update is None:
+        return 0
+    if item.size is not None:
+        return item.size
+    size = (
+        _FIXED_BYTES
+        + _text(update.id)
+        + _text(update.parent_id)
+        + _text(update.name)
+        + _text(update.sub_type)
+        + _text(update.payload)
+    )
+    if update.error is not None:
+        size += len(json.dumps(to_wire(update.error), separators=(",", ":")).encode())
+    invoke = update.chained_invoke_options
+    if invoke is not None:
+        size += _text(invoke.function_name) + _text(invoke.tenant_id)
+    return size
 
 
 def _may_follow(previous: OperationAction, update: OperationUpdate) -> bool:
@@ -140,6 +184,7 @@ class _Batch:
     size: int = 0
     last_action: dict[str, OperationAction] = attrs.field(factory=dict)
     closed: bool = False  # an EXECUTION update ends the call
+    cut_for_size: bool = False  # the call ended because the next update was too large
 
     def accepts(self, item: _Item, size: int) -> bool:
         """Whether ``item`` (of ``size`` bytes) may join this call."""
@@ -148,7 +193,10 @@ class _Batch:
             return False
         if update is None or self.updates == 0:
             return True  # an empty call adds nothing; the first update always fits
-        if self.updates >= MAX_BATCH_UPDATES or self.size + size > MAX_BATCH_BYTES:
+        if self.updates >= MAX_BATCH_UPDATES:
+            return False
+        if self.size + size > MAX_BATCH_BYTES:
+            self.cut_for_size = True
             return False
         previous = self.last_action.get(update.id)
         return previous is None or _may_follow(previous, update)
@@ -272,6 +320,9 @@ class CheckpointWriter:
         self._closing = False
         self._aborted = False  # no more calls and no more callbacks
         self._stopped = False  # the thread has stopped (failed, or abandoned)
+        self._calling = False  # a call is in flight (on either thread)
+        #: When the writer thread's current sleep ends (``-inf`` while it is awake).
+        self._wake_at = -math.inf
         self._owner = threading.current_thread()
         self._thread = threading.Thread(target=self._run, name="orchestra-checkpoint", daemon=True)
         self._thread.start()
@@ -303,14 +354,67 @@ class CheckpointWriter:
             self._queue.append(item)
             if self._async_bound <= 0:
                 self._flush_upto = self._seq
+            self._nudge()
+
+    def _nudge(self) -> None:
+        """Wake the writer thread if the queue's head falls due before it would look again.
+
+        Called with the lock held. The thread is not woken for each submission, only when
+        its planned wake-up is too late (or it must close).
+        """
+        if self._calling and not self._closing:
+            return  # the call's end nudges again
+        if self._closing:
+            self._cond.notify_all()
+            return
+        if not self._queue:
+            return
+        head = self._queue[0]
+        due = -math.inf if head.seq < self._flush_upto else head.queued_at + self._async_bound
+        if due < self._wake_at:
             self._cond.notify_all()
 
     def flush(self) -> None:
-        """Send everything queued so far, without waiting for more."""
+        """Have the writer thread send everything queued so far, without waiting for more."""
         with self._cond:
             if self._flush_upto < self._seq:
                 self._flush_upto = self._seq
                 self._cond.notify_all()
+
+    def send_now(self) -> bool:
+        """Send everything queued so far on the calling thread, in as many calls as needed.
+
+        The producer calls this when it would otherwise sit idle until an answer: the call
+        is made right here, with no hand-off to the writer thread and back. Acknowledgements
+        and failures are reported through ``on_ack`` and ``on_error`` (on this thread)
+        before it returns; a failure is never raised.
+
+        Returns:
+            Whether calls were made. ``False`` when nothing is queued, the writer stopped,
+            or a call is already in flight on the writer thread; then everything queued is
+            marked due, and the writer thread sends it as soon as that call ends.
+        """
+        sent = False
+        while True:
+            with self._cond:
+                if self._aborted or self._stopped or self._closing or not self._queue:
+                    return sent
+                self._flush_upto = max(self._flush_upto, self._seq)
+                if self._calling:
+                    return sent
+                self._calling = True
+                try:
+                    batch = self._cut()
+                except BaseException as exc:
+                    failure: BaseException | None = exc
+                else:
+                    failure = None
+            if failure is not None:
+                self._fail(failure)
+                return True
+            if not self._call(batch):
+                return True
+            sent = True
 
     def withdraw(self, owners: Collection[int]) -> None:
         """Drop the queued, not yet sent items whose owner is in ``owners``."""
@@ -353,15 +457,31 @@ class CheckpointWriter:
     # --- the writer thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        while True:
+            try:
+                batch = self._next_batch()
+            except BaseException as exc:  # measuring an update failed: on_error hears it
+                self._fail(exc)
+                return
+            if batch is None or not self._call(batch):
+                return
+
+    def _call(self, batch: list[_Item]) -> bool:
+        """Send ``batch`` (this thread set ``_calling``); whether the writer goes on."""
         try:
-            while (batch := self._next_batch()) is not None:
-                acks, operations = self._send(batch)
-                with self._cond:
-                    if self._aborted:
-                        return
-                self._on_ack(acks, operations)
+            acks, operations = self._send(batch)
+            with self._cond:
+                if self._aborted:
+                    return False
+            self._on_ack(acks, operations)
         except BaseException as exc:  # every failure, even a crash, reaches on_error
             self._fail(exc)
+            return False
+        finally:
+            with self._cond:
+                self._calling = False
+                self._nudge()
+        return True
 
     def _delay(self) -> float | None:
         """Seconds until the head of the queue is due (``<= 0``: now); ``None``: empty."""
@@ -378,14 +498,21 @@ class CheckpointWriter:
                 if self._aborted or self._stopped:
                     return None
                 delay = self._delay()
-                if delay is None and self._closing:
+                if self._calling:
+                    if delay is not None and delay <= 0:
+                        delay = None  # due, but the producer is calling: its end nudges
+                elif delay is None and self._closing:
                     return None
-                if delay is not None and delay <= 0:
+                elif delay is not None and delay <= 0:
+                    self._calling = True
                     return self._cut()
                 if not self._closing and not self._owner.is_alive():
                     self._abandon()
                     return None
-                self._cond.wait(_POLL_SECONDS if delay is None else min(delay, _POLL_SECONDS))
+                timeout = _POLL_SECONDS if delay is None else min(delay, _POLL_SECONDS)
+                self._wake_at = time.monotonic() + timeout
+                self._cond.wait(timeout)
+                self._wake_at = -math.inf
 
     def _abandon(self) -> None:
         self._log.warning(
@@ -397,18 +524,31 @@ class CheckpointWriter:
         self._queue.clear()
 
     def _cut(self) -> list[_Item]:
+        """Take the next call's items off the queue.
+
+        Sizes are first taken as cheap upper bounds; only when those would end the call
+        are the updates measured exactly, so a call is cut for size only if the next
+        update really does not fit.
+        """
+        batch = self._plan(_bound)
+        if batch.cut_for_size:
+            batch = self._plan(_measure)
+        for _ in batch.items:
+            self._queue.popleft()
+        return batch.items
+
+    def _plan(self, size_of: Callable[[_Item], int]) -> _Batch:
         batch = _Batch()
-        while self._queue:
-            item = self._queue[0]
-            size = _measure(item)
+        for item in self._queue:
+            size = size_of(item)
             if not batch.accepts(item, size):
                 break
-            batch.add(self._queue.popleft(), size)
-        return batch.items
+            batch.add(item, size)
+        return batch
 
     def _send(self, batch: Sequence[_Item]) -> tuple[list[int], list[Operation]]:
         updates = [item.update for item in batch if item.update is not None]
-        response = self._checkpoint(updates, sum(item.size or 0 for item in batch))
+        response = self._checkpoint(batch, updates)
         state = response.new_execution_state
         operations = list(state.operations)
         if response.checkpoint_token:
@@ -424,7 +564,9 @@ class CheckpointWriter:
             raise _no_token(response)
         return [item.ack for item in batch if item.ack is not None], operations
 
-    def _checkpoint(self, updates: list[OperationUpdate], size: int) -> CheckpointResponse:
+    def _checkpoint(
+        self, batch: Sequence[_Item], updates: list[OperationUpdate]
+    ) -> CheckpointResponse:
         if self._token is None:
             raise CheckpointError(
                 "the execution has already completed (its last checkpoint spent the token); "
@@ -436,18 +578,21 @@ class CheckpointWriter:
             response = self._service.checkpoint(self._arn, self._token, updates)
         except ServiceError as exc:
             raise classify(exc, Call.CHECKPOINT) from exc
-        self._log.debug(
-            "CheckpointDurableExecution: %d updates, %d bytes, RequestId %s",
-            len(updates),
-            size,
-            response.request_id,
-        )
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug(
+                "CheckpointDurableExecution: %d updates, %d bytes, RequestId %s",
+                len(updates),
+                sum(_measure(item) for item in batch),
+                response.request_id,
+            )
         return response
 
     def _fail(self, error: BaseException) -> None:
         with self._cond:
             self._stopped = True
+            self._calling = False
             self._queue.clear()
+            self._cond.notify_all()
             silent = self._aborted
         if isinstance(error, Exception):
             self._log.error("the checkpoint writer stopped: %s", error, exc_info=error)

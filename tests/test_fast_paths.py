@@ -1,0 +1,228 @@
+"""Issue 10 §2: the runtime without needless thread hops, and the guarantees it keeps.
+
+A sequential workflow runs on the invocation's driver thread end to end: the driver makes
+each checkpoint call itself when it would otherwise wait for the answer, and runs a step
+that is the only work in flight. The writer thread still sends a slow at-least-once step's
+START within the async bound, concurrent steps still run on the pool, and the handler
+still answers at the Lambda deadline whatever the driver is doing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator, Sequence
+from typing import Any
+
+import attrs
+import pytest
+
+from orchestra import Map, Step, StepSemantics, lambda_handler
+from orchestra.runtime.invocation import InvocationTimeoutError
+from orchestra.service.local.engine import LocalService
+from orchestra.testing import DeterminismGuard, LocalRunner
+from orchestra.wire.models import (
+    CheckpointResponse,
+    ExecutionState,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+)
+
+A = OperationAction
+
+
+@attrs.define
+class Call:
+    """One checkpoint call: its updates, the thread that made it and when."""
+
+    updates: list[OperationUpdate]
+    thread: str
+    at: float
+
+
+class ThreadRecordingService:
+    """The emulator, recording which thread made each checkpoint call, and when."""
+
+    def __init__(self) -> None:
+        self.inner = LocalService()
+        self.calls: list[Call] = []
+
+    def checkpoint(
+        self, arn: str, token: str, updates: Sequence[OperationUpdate]
+    ) -> CheckpointResponse:
+        self.calls.append(Call(list(updates), threading.current_thread().name, time.monotonic()))
+        return self.inner.checkpoint(arn, token, updates)
+
+    def get_state(self, arn: str, token: str, marker: str, max_items: int) -> ExecutionState:
+        return self.inner.get_state(arn, token, marker, max_items)
+
+    def run(self, workflow: Any, value: Any = None, **options: Any) -> str:
+        arn = self.inner.start_execution("fn", "null" if value is None else str(value))
+        self.inner.run(arn, lambda_handler(workflow, service=self, **options))
+        return arn
+
+
+step_threads: list[str] = []
+
+
+def inc(x: int) -> int:
+    step_threads.append(threading.current_thread().name)
+    return x + 1
+
+
+def sequential(n: int) -> Generator[Any, Any, int]:
+    total = 0
+    for _ in range(n):
+        total = yield Step(inc, total)
+    return total
+
+
+@pytest.fixture(autouse=True)
+def _clear() -> None:
+    step_threads.clear()
+
+
+def test_n_sequential_steps_make_exactly_n_calls_each_from_the_invocation_thread():
+    service = ThreadRecordingService()
+    arn = service.run(sequential, 50)
+    assert service.inner.execution(arn).result == "50"
+    assert len(service.calls) == 50
+    assert all([u.action for u in c.updates] == [A.START, A.SUCCEED] for c in service.calls)
+    # the driver made every call itself: no round trip through the writer thread
+    assert {c.thread for c in service.calls} == {"orchestra-invocation"}
+
+
+def test_a_step_that_is_the_only_work_runs_on_the_invocation_thread_not_the_pool():
+    service = ThreadRecordingService()
+    service.run(sequential, 5)
+    assert step_threads == ["orchestra-invocation"] * 5
+
+
+def test_concurrent_steps_still_run_on_the_pool():
+    def item(x: int, _: Any) -> Generator[Any, Any, int]:
+        return (yield Step(inc, x))
+
+    def workflow() -> Generator[Any, Any, Any]:
+        result = yield Map(list(range(8)), item)
+        return sorted(result.values())
+
+    run = LocalRunner(workflow).run()
+    assert run.status == "SUCCEEDED" and run.result == [x + 1 for x in range(8)]
+    assert len(step_threads) == 8
+    assert all(name.startswith("orchestra-step") for name in step_threads[:7])
+
+
+def test_a_slow_at_least_once_step_start_is_in_the_history_within_the_async_bound():
+    service = ThreadRecordingService()
+    seen: list[list[OperationStatus]] = []
+    bound = 0.05
+
+    def slow() -> str:
+        started = time.monotonic()
+        time.sleep(0.6)
+        # while it ran, its START reached the service on the writer thread
+        starts = [c for c in service.calls if [u.action for u in c.updates] == [A.START]]
+        seen.append([op.status for op in service.inner.execution(arn[0]).operations.values()])
+        assert starts and starts[0].at - started < bound + 0.3
+        assert starts[0].thread == "orchestra-checkpoint"
+        return "done"
+
+    def workflow() -> Generator[Any, Any, str]:
+        return (yield Step(slow, name="slow"))
+
+    arn: list[str] = []
+    arn.append(service.inner.start_execution("fn", "null"))
+    service.inner.run(arn[0], lambda_handler(workflow, service=service, async_bound=bound))
+    assert service.inner.execution(arn[0]).result == '"done"'
+    assert OperationStatus.STARTED in seen[0]
+    assert [[u.action for u in c.updates] for c in service.calls] == [[A.START], [A.SUCCEED]]
+
+
+def test_an_at_most_once_step_runs_only_after_its_start_is_acknowledged():
+    service = ThreadRecordingService()
+    observed: list[int] = []
+
+    def once() -> int:
+        observed.append(len(service.calls))
+        return 1
+
+    def workflow() -> Generator[Any, Any, int]:
+        return (yield Step(once, semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY))
+
+    service.run(workflow)
+    assert observed == [1]  # the START call had returned before the attempt began
+    assert [[u.action for u in c.updates] for c in service.calls] == [[A.START], [A.SUCCEED]]
+
+
+def test_a_step_running_on_the_invocation_thread_does_not_hold_the_handler_past_the_deadline():
+    release = threading.Event()
+
+    def stuck() -> str:
+        release.wait(5)
+        return "late"
+
+    def workflow() -> Generator[Any, Any, str]:
+        return (yield Step(stuck, name="stuck"))
+
+    @attrs.frozen
+    class Context:
+        remaining_ms: int
+
+        def get_remaining_time_in_millis(self) -> int:
+            return self.remaining_ms
+
+    service = LocalService()
+    handler = lambda_handler(workflow, service=service)
+    arn = service.start_execution("f", "{}")
+    started = time.monotonic()
+    try:
+        with pytest.raises(InvocationTimeoutError) as info:
+            handler(service.invocation_event(arn), Context(remaining_ms=500))
+        assert info.value.retryable
+        assert time.monotonic() - started < 1.5
+    finally:
+        release.set()
+    time.sleep(0.2)
+    ops = [o for o in service.execution(arn).operations.values() if o.name == "stuck"]
+    # the late result was never checkpointed: the abandoned driver sent nothing more
+    assert [o.status for o in ops] == [OperationStatus.STARTED]
+
+
+def test_under_a_determinism_guard_steps_keep_off_the_watched_workflow_thread():
+    import random
+
+    def draw() -> float:
+        step_threads.append(threading.current_thread().name)
+        return random.random()
+
+    def workflow() -> Generator[Any, Any, float]:
+        return (yield Step(draw))
+
+    guard = DeterminismGuard()
+    run = LocalRunner(workflow, guard=guard).run()
+    assert run.status == "SUCCEEDED"
+    assert guard.violations == []  # the step's random draw is not workflow code
+    assert step_threads and step_threads[0].startswith("orchestra-step")
+
+
+def test_workflow_code_is_still_watched_by_a_guard_on_the_invocation_thread():
+    import random
+
+    def workflow() -> Generator[Any, Any, bool]:
+        lucky = random.random() < 2
+        yield Step(inc, 1)
+        return lucky
+
+    guard = DeterminismGuard()
+    assert LocalRunner(workflow, guard=guard).run().status == "SUCCEEDED"
+    assert [v.call for v in guard.violations] == ["random.random"]
+
+
+def test_a_crash_injected_at_a_call_made_on_the_invocation_thread_loses_nothing():
+    runner = LocalRunner(sequential)
+    run = runner.run(6, crash_at=[3])
+    assert run.status == "SUCCEEDED" and run.result == 6
+    steps = [op for op in run.operations if op.type is OperationType.STEP]
+    assert len(steps) == 6
