@@ -76,6 +76,7 @@ def state_of(ex: Execution) -> dict[str, Any]:
         "child_arns": ex.child_arns,
         "timers": [[due.isoformat(), seq, op_id] for due, seq, op_id in ex.timers],
         "timer_seq": ex._timer_seq,
+        "dirty": list(ex.dirty),
         "invoking": ex.invoking,
         "invocation_started": _time(ex.invocation_started),
     }
@@ -127,6 +128,7 @@ def restore(
     ex.child_arns = list(state["child_arns"])
     ex.timers = [(datetime.fromisoformat(due), seq, op_id) for due, seq, op_id in state["timers"]]
     ex._timer_seq = state["timer_seq"]
+    ex.dirty = dict.fromkeys(state["dirty"])
     ex.invoking = state["invoking"]
     ex.invocation_started = _parse_time(state["invocation_started"])
     for data, hidden in operations:
