@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from orchestra.runtime.handler import lambda_handler
+from orchestra.service.api import DurableService
 from orchestra.service.local.callbacks import CallbackAction
 from orchestra.service.local.clock import Clock
 from orchestra.service.local.engine import LocalService
@@ -125,6 +126,9 @@ class LocalRunner:
             workflow code (not steps) during every invocation.
         targets: chained-invoke targets by function name (see :meth:`register_target`).
         callbacks: outside actions scripted for every run's callbacks (see :meth:`run`).
+        backend: the service API the workflow's handler calls (default: ``service``
+            itself, in process). ``LambdaApi(boto3 client)`` pointed at an
+            ``orchestra serve`` of ``service`` sends every checkpoint over HTTP instead.
 
     Example (callbacks at the wire level: a hand-written handler starts one with the
     timeout in its input, the test answers it from outside and resumes the execution):
@@ -177,8 +181,12 @@ class LocalRunner:
         guard: DeterminismGuard | None = None,
         targets: Mapping[str, Callable[..., Any]] | None = None,
         callbacks: Iterable[CallbackAction] = (),
+        backend: DurableService | None = None,
     ) -> None:
         self.service = service or LocalService(clock)
+        #: Where the workflow's handler sends its checkpoints: the emulator itself, or a
+        #: client of it (``LambdaApi`` over HTTP to ``orchestra serve`` on :attr:`service`).
+        self.backend: DurableService = backend if backend is not None else self.service
         self.function_name: str = function_name or str(getattr(workflow, "__name__", "workflow"))
         self.world = world
         self.async_bound = async_bound
@@ -186,7 +194,7 @@ class LocalRunner:
         rng = world.rng().random if world is not None else None
         handler = lambda_handler(
             workflow,
-            service=self.service,
+            service=self.backend,
             async_bound=async_bound,
             executor=self.executor,
             rng=rng,
@@ -218,7 +226,7 @@ class LocalRunner:
         if inspect.isgeneratorfunction(target):
             handler = lambda_handler(
                 target,
-                service=self.service,
+                service=self.backend,
                 async_bound=self.async_bound,
                 clock=self.service.clock.now,
             )
