@@ -82,6 +82,10 @@ class Runner(Protocol):
         """The registered function names."""
         ...
 
+    def entry(self, function_name: str) -> str | None:
+        """The ``module:attr`` of ``function_name`` (recorded with its executions)."""
+        ...
+
     def kick(self, arn: str) -> None:
         """(Re)drive ``arn``: it was started, or something outside changed it."""
         ...

@@ -77,8 +77,9 @@ class Backend(Protocol):
         *,
         name: str | None = None,
         execution_timeout: int = 86_400,
+        entry: str | None = None,
     ) -> str:
-        """Create an execution and return its ARN."""
+        """Create an execution and return its ARN (``entry``: its ``module:attr``)."""
         ...
 
     def execution(self, arn: str) -> Execution:

@@ -3,7 +3,9 @@
 Each drive is ``service.run(arn, handler)``: invoke until the execution ends or waits for
 something from outside. An execution is never driven twice at once: a kick that arrives
 while it is being driven marks it to be driven again right after, so no change from
-outside is missed.
+outside is missed. A sweeper looks every ``tick`` seconds at the executions left waiting
+and drives those whose outside deadline (a callback timeout) has come, for a service that
+leaves those deadlines to real time (``LocalService(skip_outside=False)``).
 
 Example:
     >>> from orchestra import Step, lambda_handler
@@ -31,7 +33,6 @@ from collections.abc import Collection, Mapping
 from orchestra.server.backend import Backend, Handler
 from orchestra.server.clock import ClockClosed
 from orchestra.service.api import ServiceError
-from orchestra.service.local.execution import Execution
 from orchestra.wire.models import ExecutionStatus
 
 __all__ = ["Dispatcher"]
@@ -55,40 +56,63 @@ class Dispatcher:
     Args:
         service: the emulator.
         handlers: the Lambda handler of each registered function name.
+        entries: the ``module:attr`` of each function that has one (recorded with each
+            execution started, so another process can resume it).
         workers: how many executions are driven at the same time.
+        tick: seconds between two looks at the waiting executions' outside deadlines.
     """
 
-    def __init__(self, service: Backend, handlers: Mapping[str, Handler], *, workers: int = 8):
+    def __init__(
+        self,
+        service: Backend,
+        handlers: Mapping[str, Handler],
+        *,
+        entries: Mapping[str, str] | None = None,
+        workers: int = 8,
+        tick: float = 1.0,
+    ) -> None:
         self.service = service
         self.handlers = dict(handlers)
+        self.entries = dict(entries or {})
         self._workers = workers
+        self._tick = tick
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._drives: dict[str, _Drive] = {}
+        self._waiting: set[str] = set()
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._stop = threading.Event()
 
     @property
     def functions(self) -> Collection[str]:
         """The registered function names."""
         return self.handlers.keys()
 
+    def entry(self, function_name: str) -> str | None:
+        """The ``module:attr`` of ``function_name``, if it has one."""
+        return self.entries.get(function_name)
+
     def start(self) -> None:
-        """Start the worker threads."""
+        """Start the worker threads and the sweeper."""
         with self._cond:
             self._closed = False
+        self._stop.clear()
         for n in range(self._workers):
-            thread = threading.Thread(
-                target=self._work, name=f"orchestra-dispatch-{n}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+            self._spawn(self._work, f"orchestra-dispatch-{n}")
+        self._spawn(self._sweep, "orchestra-sweeper")
+
+    def _spawn(self, target: object, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
 
     def kick(self, arn: str) -> None:
         """Drive ``arn`` now, or again as soon as its current drive ends."""
         with self._cond:
             if self._closed:
                 return
+            self._waiting.discard(arn)
             drive = self._drives.setdefault(arn, _Drive())
             if drive.active:
                 drive.again = True
@@ -101,44 +125,50 @@ class Dispatcher:
 
     def kick_callback(self, callback_id: str) -> None:
         """Drive the execution that owns ``callback_id`` (after an answer or a heartbeat)."""
-        owner = self._callback_owner(callback_id)
+        try:
+            owner = self._callback_owner(callback_id)
+        except Exception:  # the answer is recorded; failing to find its owner must not hide it
+            _LOG.exception("could not find the execution of a callback")
+            return
         if owner is not None:
             self.kick(owner)
 
     def _callback_owner(self, callback_id: str) -> str | None:
+        """The ARN of the top execution whose family holds ``callback_id``."""
+        owner = self._stored_owner(callback_id)
+        if owner is None:
+            owner = self._scan_owner(callback_id)
+        seen: set[str] = set()
+        while owner is not None and owner not in seen:  # a chained invoke's child: its parent
+            seen.add(owner)
+            try:
+                parent = self.service.execution(owner).invoked_by
+            except ServiceError:
+                return None
+            if parent is None:
+                return owner
+            owner = parent[0]
+        return owner
+
+    def _stored_owner(self, callback_id: str) -> str | None:
+        store = getattr(self.service, "store", None)
+        transaction = getattr(store, "transaction", None)
+        if not callable(transaction):
+            return None
+        with transaction() as tx:
+            owner = tx.callback_owner(callback_id)
+        return owner if isinstance(owner, str) else None
+
+    def _scan_owner(self, callback_id: str) -> str | None:
         with self._cond:
             candidates = list(self._drives)
-        lister = getattr(self.service, "list_executions", None)
-        if lister is not None:
-            try:
-                candidates += [
-                    row.arn
-                    for row in lister(status=ExecutionStatus.RUNNING)
-                    if row.function_name in self.handlers and row.arn not in candidates
-                ]
-            except Exception:  # a listing problem must not lose the answer just recorded
-                _LOG.exception("could not list executions to find a callback's owner")
         for arn in candidates:
             try:
-                root = self.service.execution(arn)
+                if callback_id in self.service.execution(arn).callbacks:
+                    return arn
             except ServiceError:
                 continue
-            if self._owns(root, callback_id):
-                return root.arn
         return None
-
-    def _owns(self, root: Execution, callback_id: str) -> bool:
-        stack = [root]
-        while stack:
-            ex = stack.pop()
-            if callback_id in getattr(ex, "callbacks", {}):
-                return True
-            for child in getattr(ex, "child_arns", ()):
-                try:
-                    stack.append(self.service.execution(child))
-                except ServiceError:
-                    continue
-        return False
 
     def busy(self, arn: str) -> bool:
         """Whether ``arn`` is being driven (or queued to be)."""
@@ -173,33 +203,57 @@ class Dispatcher:
                 drive = self._drives[arn]
                 drive.again = False
                 closed = self._closed
-            if not closed:
-                self._run(arn)
+            status = None if closed else self._run(arn)
             with self._cond:
                 if drive.again and not self._closed:
                     continue
                 drive.active = False
+                if status is ExecutionStatus.RUNNING:
+                    self._waiting.add(arn)
                 self._cond.notify_all()
                 return
 
-    def _run(self, arn: str) -> None:
+    def _run(self, arn: str) -> ExecutionStatus | None:
         try:
             ex = self.service.execution(arn)
             handler = self.handlers.get(ex.function_name)
             if handler is None:
                 _LOG.warning("no function registered as %s; not running it", ex.function_name)
-                return
-            self.service.run(arn, handler)
+                return None
+            return self.service.run(arn, handler)
         except ClockClosed:
-            pass
+            return None
         except Exception:
             _LOG.exception("driving an execution failed (function %s)", _function(arn))
+            return None
+
+    def _sweep(self) -> None:
+        """Drive the waiting executions whose outside deadline (a callback timeout) came."""
+        while not self._stop.wait(self._tick):
+            with self._cond:
+                waiting = list(self._waiting)
+            for arn in waiting:
+                try:
+                    ex = self.service.execution(arn)
+                except Exception:
+                    with self._cond:
+                        self._waiting.discard(arn)
+                    continue
+                if ex.status is not ExecutionStatus.RUNNING:
+                    with self._cond:
+                        self._waiting.discard(arn)
+                    continue
+                due = ex.next_due()
+                if due is not None and due <= self.service.clock.now():
+                    self.kick(arn)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop taking work; wait (bounded) for the drives in progress."""
         with self._cond:
             self._closed = True
-        for _ in self._threads:
+            self._cond.notify_all()
+        self._stop.set()
+        for _ in range(self._workers):
             self._queue.put(None)
         deadline = time.monotonic() + timeout
         for thread in self._threads:

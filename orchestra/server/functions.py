@@ -245,11 +245,16 @@ class _Worker:
         self._lines: queue.Queue[bytes | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True, name="orchestra-worker-io")
         self._reader.start()
-        first = self._next(start_timeout)
+        try:
+            first = self._next(start_timeout)
+        except TimeoutError:
+            first = {"fatal": f"the worker process did not start within {start_timeout:.0f} s"}
         if first is None or not first.get("ready"):
             self.kill()
             why = first.get("fatal") if first else None
             raise FunctionLoadError(why or f"the worker process did not start ({argv[-1]})")
+        #: Whether the function is an orchestra workflow.
+        self.workflow = bool(first.get("workflow"))
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -374,10 +379,14 @@ class IsolatedFunction:
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
+        #: Whether the function is an orchestra workflow (known once a worker started).
+        self.workflow = False
 
     def prepare(self) -> None:
         """Start one worker now, so an import error shows at server start."""
-        self._release(self._spawn())
+        worker = self._spawn()
+        self.workflow = worker.workflow
+        self._release(worker)
 
     def _spawn(self) -> _Worker:
         worker = _Worker(self._argv, self._env, _START_TIMEOUT)

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -30,6 +31,7 @@ from orchestra.server.backend import Backend, Handler
 from orchestra.server.dispatch import Dispatcher
 from orchestra.server.functions import (
     DUMMY_ENV,
+    FunctionLoadError,
     InProcessFunction,
     IsolatedFunction,
     build_handler,
@@ -112,6 +114,7 @@ class Server:
         self._dispatcher: Dispatcher | None = None
         self._functions: list[InProcessFunction | IsolatedFunction] = []
         self._saved_env: dict[str, str | None] = {}
+        self._entry_of: dict[str, str] = {}
         self._lock = threading.Lock()
         self._foreground = False
         #: The server's URL once it listens (``http://127.0.0.1:PORT``).
@@ -139,7 +142,9 @@ class Server:
                 http.server_close()
                 self._close_functions()
                 raise
-            dispatcher = Dispatcher(self.service, handlers, workers=self._workers)
+            dispatcher = Dispatcher(
+                self.service, handlers, entries=self._entry_of, workers=self._workers
+            )
             api.runner = dispatcher
             dispatcher.start()
             self._http = http
@@ -156,10 +161,15 @@ class Server:
                 self._functions.append(isolated)
                 isolated.prepare()
                 handlers[name] = isolated
+                if isolated.workflow:
+                    self._entry_of[name] = isolated.spec
             else:
                 assert callable(target)
                 handler = build_handler(target, url)
                 foreign = foreign or handler is target
+                if handler is not target:
+                    with contextlib.suppress(FunctionLoadError):
+                        self._entry_of[name] = spec_of(target)
                 fn = InProcessFunction(name, handler, self.invocation_timeout)
                 self._functions.append(fn)
                 handlers[name] = fn

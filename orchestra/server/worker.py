@@ -57,14 +57,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         _, spec = parse_function_option(args.function)
-        handler = build_handler(load_target(spec), args.endpoint)
+        target = load_target(spec)
+        handler = build_handler(target, args.endpoint)
     except FunctionLoadError as exc:
         _send(channel, {"fatal": str(exc)})
         return 2
     except Exception as exc:
         _send(channel, {"fatal": f"{type(exc).__name__}: {exc}"})
         return 2
-    _send(channel, {"ready": True})
+    _send(channel, {"ready": True, "workflow": handler is not target})
 
     for line in sys.stdin:
         if not line.strip():
