@@ -259,6 +259,10 @@ def _backoff_rate(value: float) -> float:
     return float(value)
 
 
+#: The one default policy (see :meth:`RetryPolicy.default`).
+_DEFAULT_POLICY: dict[type, Any] = {}
+
+
 @final
 @attrs.frozen
 class RetryPolicy:
@@ -319,8 +323,16 @@ class RetryPolicy:
 
     @classmethod
     def default(cls) -> RetryPolicy:
-        """6 attempts, 5 s doubling to at most 60 s, full jitter (a step's default)."""
-        return cls(max_attempts=6, initial_delay=Duration(5), max_delay=Duration(60))
+        """6 attempts, 5 s doubling to at most 60 s, full jitter (a step's default).
+
+        The policy is immutable, so every call returns the same instance (a step made
+        without ``retry`` costs no policy construction).
+        """
+        default = _DEFAULT_POLICY.get(cls)
+        if default is None:
+            default = cls(max_attempts=6, initial_delay=Duration(5), max_delay=Duration(60))
+            _DEFAULT_POLICY[cls] = default
+        return default
 
     @classmethod
     def none(cls) -> RetryPolicy:

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Generator, Mapping
+from inspect import CO_GENERATOR
+from types import FunctionType
 from typing import Any, ClassVar, Generic, TypeVar, final, overload
 
 import attrs
@@ -76,6 +78,8 @@ def check_name(name: str | None, what: str) -> str | None:
         )
     if not name:
         return None
+    if len(name) <= MAX_NAME_LENGTH and name.isascii() and name.isprintable():
+        return name  # printable ASCII is exactly " " to "~"
     if len(name) > MAX_NAME_LENGTH:
         raise ValidationError(
             f"{what} name is {len(name)} characters long; the service allows at most "
@@ -91,6 +95,8 @@ def check_name(name: str | None, what: str) -> str | None:
 
 def is_generator_function(fn: object) -> bool:
     """Whether ``fn`` is a generator function (a workflow or sub-workflow)."""
+    if type(fn) is FunctionType:  # the common case, without inspect's unwrapping
+        return bool(fn.__code__.co_flags & CO_GENERATOR)
     return inspect.isgeneratorfunction(fn) or inspect.isgeneratorfunction(
         getattr(fn, "__call__", None)  # noqa: B004
     )

@@ -32,6 +32,8 @@ from typing import Any
 
 import attrs
 
+from orchestra.interpreter.ids import operation_id
+
 __all__ = [
     "TRANSITIONS",
     "Context",
@@ -192,6 +194,7 @@ class Fiber:
         "error",
         "gen",
         "id",
+        "id_memo",
         "on_done",
         "parent",
         "pending",
@@ -230,6 +233,8 @@ class Fiber:
         #: How many ``Uuid()`` it drew at position ``uuid_position`` (replay-safe uuids).
         self.uuid_position = 0
         self.uuid_count = 0
+        #: The last id computed by :meth:`op_id`, with its position.
+        self.id_memo: tuple[int, str] = (0, "")
         if parent is not None:
             parent.children.append(self)
 
@@ -247,6 +252,19 @@ class Fiber:
     def path(self) -> str:
         """A readable location, for messages."""
         return self.context.path
+
+    def op_id(self, n: int) -> str:
+        """The id of its ``n``-th operation.
+
+        The last one computed is remembered: the interpreter asks for the next id ahead of
+        time (is the history done?) and again when that operation is yielded.
+        """
+        memo = self.id_memo
+        if memo[0] == n:
+            return memo[1]
+        found = operation_id(self.context.prefix, n)
+        self.id_memo = (n, found)
+        return found
 
     @property
     def finished(self) -> bool:

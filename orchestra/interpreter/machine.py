@@ -285,7 +285,7 @@ class Machine:
 
         The shell sends :class:`~orchestra.interpreter.events.Resume` at that time.
         """
-        if self.outcome is not None:
+        if self.outcome is not None or not self._timers:
             return None
         dues = [f.pending.due_ms for f in self._timers.values() if f.pending and f.pending.due_ms]
         return min(dues) if dues else None
@@ -513,7 +513,7 @@ class Machine:
             fiber.wrap = wrap
             return handler(self, fiber, op, "", None)
         fiber.counter += 1
-        op_id = operation_id(fiber.prefix, fiber.counter)
+        op_id = fiber.op_id(fiber.counter)
         if self._observer is not None:
             self._observer(op_id, op, fiber.path, fiber.counter)
         recorded = self._history.get(op_id)
@@ -529,7 +529,7 @@ class Machine:
         if (
             state is not BLOCKED
             and fiber.replaying
-            and self._history.get(operation_id(fiber.prefix, fiber.counter + 1)) is None
+            and self._history.get(fiber.op_id(fiber.counter + 1)) is None
         ):
             fiber.replaying = False
         return state

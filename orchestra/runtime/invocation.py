@@ -175,8 +175,13 @@ def _failed(error: BaseException | ErrorObject) -> InvocationOutput:
 
 
 def _set_log_fields(arn: str) -> Callable[[bool, str | None], Callable[[], None]]:
+    made: dict[tuple[bool, str | None], LogFields] = {}  # immutable: one per combination
+
     def enter(replaying: bool, parent_id: str | None) -> Callable[[], None]:
-        token = current_fields.set(LogFields(arn, replaying, parent_id=parent_id))
+        fields = made.get((replaying, parent_id))
+        if fields is None:
+            fields = made[replaying, parent_id] = LogFields(arn, replaying, parent_id=parent_id)
+        token = current_fields.set(fields)
         return lambda: current_fields.reset(token)
 
     return enter
@@ -360,6 +365,8 @@ def _on_driver(run: _Invocation, body: Callable[[], InvocationOutput]) -> Invoca
     done = threading.Event()
     context = contextvars.copy_context()
     profile = sys.getprofile()
+    if not callable(profile):  # none, or a C profiler's object (cProfile) that cannot move
+        profile = None
 
     def main() -> None:
         if profile is not None:

@@ -76,7 +76,7 @@ class WireEnum(enum.StrEnum):
     @property
     def is_known(self) -> bool:
         """Whether this is one of the enumeration's declared members."""
-        return type(self).__members__.get(self._name_) is self
+        return type(self)._value2member_map_.get(self._value_) is self
 
 
 class OperationType(WireEnum):
