@@ -508,7 +508,13 @@ class DurableApi:
                 f"A durable execution named {name} is already running.",
                 409,
             )
-        arn = self.service.start_execution(ref.name, payload, name=name, execution_timeout=timeout)
+        arn = self.service.start_execution(
+            ref.name,
+            payload,
+            name=name,
+            execution_timeout=timeout,
+            entry=self.runner.entry(ref.name) if self.runner is not None else None,
+        )
         self._kick(arn)
         return self._json({"ExecutionArn": arn}, 201)
 

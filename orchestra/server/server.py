@@ -306,8 +306,9 @@ def serve(
     for name in server._targets:
         echo(f'  function {name}: POST {url}/start-durable-execution {{"FunctionName": "{name}"}}')
     try:
-        server.serve_forever()
+        server.serve_forever()  # Werkzeug's loop ends quietly on Ctrl-C
     except KeyboardInterrupt:
-        echo("orchestra: stopped")
+        pass
     finally:
         server.close()
+    echo("orchestra: stopped")
