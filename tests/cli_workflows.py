@@ -63,10 +63,10 @@ def work(i: int, marker_dir: str | None, delay: float) -> int:
 def many_steps(spec: dict[str, Any] | None = None):
     spec = spec or {}
     total = 0
+    slow = spec.get("slow_step")
     for i in range(spec.get("steps", 30)):
-        total += yield Step(
-            work, i, spec.get("marker_dir"), spec.get("delay", 0.0), name=f"step {i}"
-        )
+        delay = spec.get("slow_delay", 0.0) if i == slow else spec.get("delay", 0.0)
+        total += yield Step(work, i, spec.get("marker_dir"), delay, name=f"step {i}")
     return total
 
 
