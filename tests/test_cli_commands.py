@@ -566,3 +566,17 @@ def test_serve_function_that_does_not_import_exits_2(db):
     result = orchestra("serve", "--port", "0", "--function", "f=no_such_module_xyz:flow", db=db)
     assert result.exit_code == 2
     assert "no_such_module_xyz" in result.output
+
+
+def test_commands_accept_an_execution_name_for_the_arn(db):
+    arn = arn_of(orchestra("run", "cli_workflows:approval", "--name", "exp-17", db=db))
+    shown = orchestra("history", "exp-17", "--json", db=db)
+    assert shown.exit_code == 0
+    assert json.loads(shown.output)["Events"][0]["Name"] == "exp-17"
+    assert orchestra("stop", "exp-17", db=db).exit_code == 0
+    assert execution(db, arn).status.value == "STOPPED"
+    unknown = orchestra("resume", "exp-18", db=db)
+    assert unknown.exit_code == 2 and "no execution named 'exp-18'" in unknown.output
+    orchestra("run", "cli_workflows:greet", "--input", '"a"', "--name", "exp-17", db=db)
+    twice = orchestra("history", "exp-17", db=db)
+    assert twice.exit_code == 2 and "2 executions are named 'exp-17'" in twice.output

@@ -141,6 +141,18 @@ def _quote(text: str) -> str:
     return shlex.quote(text)
 
 
+def _resolve(service: ObservedService, ref: str) -> str:
+    """The ARN ``ref`` names: an ARN as it is, or an execution's name when it is unique."""
+    if ref.startswith("arn:"):
+        return ref
+    named = [s.arn for s in service.list_executions() if s.name == ref]
+    if len(named) == 1:
+        return named[0]
+    if not named:
+        _fail(f"no execution named {ref!r} in {service_db(service)} (give its ARN or name)")
+    _fail(f"{len(named)} executions are named {ref!r}; give the ARN of one: " + ", ".join(named))
+
+
 def _parse_json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
@@ -283,9 +295,11 @@ def run(
 def resume(arn: str, real_time: bool, db: Path, lock_timeout: float) -> None:
     """Continue execution ARN (after a callback, a kill, or Ctrl-C) until it ends or waits.
 
-    Exit status as for `orchestra run`.
+    ARN may also be the execution's name, when no other execution has it. Exit status as
+    for `orchestra run`.
     """
     service = _open(db, lock_timeout, real_time=real_time)
+    arn = _resolve(service, arn)
     ex = service.execution(arn)
     if ex.status is not ExecutionStatus.RUNNING:
         sys.exit(_report(ex, ex.status, db))
@@ -407,10 +421,12 @@ def _history_table(ex: Execution) -> Table:
 def history(arn: str, as_json: bool, html_file: Path | None, db: Path, lock_timeout: float) -> None:
     """Show execution ARN's operations: a timeline table, its events as JSON, or an HTML page.
 
-    `--json` prints `{"Events": [...]}` as GetDurableExecutionHistory returns them (with
-    the execution's data), which `orchestra replay` reads back.
+    ARN may also be the execution's name, when no other execution has it. `--json` prints
+    `{"Events": [...]}` as GetDurableExecutionHistory returns them (with the execution's
+    data), which `orchestra replay` reads back.
     """
     service = _open(db, lock_timeout)
+    arn = _resolve(service, arn)
     ex = service.execution(arn)
     if html_file is not None:
         try:
@@ -568,8 +584,9 @@ def heartbeat(callback_id: str, db: Path, lock_timeout: float) -> None:
 def stop(
     arn: str, error_message: str | None, error_type: str | None, db: Path, lock_timeout: float
 ) -> None:
-    """Stop running execution ARN: it ends as STOPPED; its callbacks can no longer be answered."""
+    """Stop running execution ARN (or name): it ends as STOPPED; callbacks can't answer it."""
     service = _open(db, lock_timeout)
+    arn = _resolve(service, arn)
     error = None
     if error_message is not None or error_type is not None:
         error = ErrorObject(
