@@ -580,3 +580,11 @@ def test_commands_accept_an_execution_name_for_the_arn(db):
     orchestra("run", "cli_workflows:greet", "--input", '"a"', "--name", "exp-17", db=db)
     twice = orchestra("history", "exp-17", db=db)
     assert twice.exit_code == 2 and "2 executions are named 'exp-17'" in twice.output
+
+
+def test_resumed_run_counts_invocations_on_from_the_history(db):
+    arn = arn_of(orchestra("run", "cli_workflows:approval", db=db))
+    [callback_id] = callback_ids(db, arn)
+    result = orchestra("callback", "succeed", callback_id, "--result", "{}", db=db)
+    assert "invocation 2 ended" in result.output
+    assert "invocation 1" not in result.output  # only what happened since is shown

@@ -93,7 +93,10 @@ class PlainLines:
 
     def __call__(self, ex: Execution, events: Sequence[Event]) -> None:
         """Print ``events``."""
-        self.start = self.start or ex.start_timestamp
+        if self.start is None:  # the first call: count the invocations before the new events
+            self.start = ex.start_timestamp
+            earlier = ex.events[: len(ex.events) - len(events)]
+            self.invocations = sum(e.event_type == "InvocationCompleted" for e in earlier)
         for event in events:
             offset = ""
             if self.start is not None:
