@@ -74,7 +74,8 @@ def test_the_contract_layers_name_service_and_wire():
     contracts = config["tool"]["importlinter"]["contracts"]
     [layers] = [c["layers"] for c in contracts if c["type"] == "layers"]
     assert layers == [
-        "orchestra.testing",
+        "orchestra.cli",
+        "orchestra.server | orchestra.testing",
         "orchestra.runtime",
         "orchestra.interpreter | orchestra.service",
         "orchestra.wire",

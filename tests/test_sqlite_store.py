@@ -381,3 +381,24 @@ def test_a_real_clock_service_is_not_moved_by_the_saved_history(tmp_path):
     service_on(tmp_path / "o.db").start_execution("fn", None)
     service = LocalService(RealClock(), store=SQLiteStore(tmp_path / "o.db"))
     assert isinstance(service.clock, RealClock)
+
+
+def test_an_execution_a_live_process_drives_between_invocations_is_not_taken_over(tmp_path):
+    service = service_on(tmp_path / "o.db")
+    arn = service.start_execution("fn", None)
+    with service._txn() as tx:
+        tx.get(arn).runner = os.getppid()  # a live process drives it (sleeping through a wait)
+    with pytest.raises(ServiceError) as info:
+        service_on(tmp_path / "o.db").run(arn, lambda_handler(approval, service=service))
+    assert (info.value.code, info.value.status) == ("ConflictException", 409)
+
+
+def test_a_run_releases_the_execution_when_it_returns(tmp_path):
+    service = service_on(tmp_path / "o.db", skip_outside=False)
+    arn = service.start_execution("fn", None)
+    service.run(arn, lambda_handler(approval, service=service))
+    assert service_on(tmp_path / "o.db").execution(arn).runner is None
+    with service._txn() as tx:
+        tx.get(arn).runner = _dead_pid()  # a driver that was killed
+    again = service_on(tmp_path / "o.db", skip_outside=False)
+    assert again.run(arn, lambda_handler(approval, service=again)).value == "RUNNING"

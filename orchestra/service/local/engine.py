@@ -270,6 +270,31 @@ class LocalService:
         """
         self._handlers[arn] = handler
         self.recover(arn)
+        self._claim(arn)
+        try:
+            self._drive(arn, max_invocations)
+        finally:
+            with self._txn() as tx:
+                ex = self._get(tx, arn)
+                if ex.runner == os.getpid():
+                    ex.runner = None
+        return self.execution(arn).status
+
+    def _claim(self, arn: str) -> None:
+        """Record this process as the one driving ``arn``; refuse if a live other one is."""
+        with self._txn() as tx:
+            ex = self._get(tx, arn)
+            pid = ex.runner
+            if pid is not None and pid != os.getpid() and _process_alive(pid):
+                raise ServiceError(
+                    "ConflictException",
+                    f"execution {arn} is being run by process {pid}; wait for it to end "
+                    "or stop that process first",
+                    status=409,
+                )
+            ex.runner = os.getpid()
+
+    def _drive(self, arn: str, max_invocations: int) -> None:
         invocations = 0
         while invocations < max_invocations:
             with self._txn() as tx:
@@ -287,7 +312,6 @@ class LocalService:
             invocations += 1
             crashed = self._invoke(due.arn, self._handlers[due.arn])
             self._after_invocation(due.arn, crashed)
-        return self.execution(arn).status
 
     def recover(self, arn: str) -> bool:
         """Close an invocation whose process died (``orchestra resume`` after a kill).

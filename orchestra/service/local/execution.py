@@ -93,6 +93,8 @@ class Execution:
         self.child_arns: list[str] = []
         #: The process running its invocation now (``None`` between invocations), and since when.
         self.invoking: int | None = None
+        #: The process driving it (:meth:`LocalService.run`), ``None`` when none is.
+        self.runner: int | None = None
         self.invocation_started: datetime | None = None
         #: What a persistent store has not written yet (see the module documentation).
         self.unsaved_ops: dict[str, None] = {}

@@ -78,6 +78,7 @@ def state_of(ex: Execution) -> dict[str, Any]:
         "timer_seq": ex._timer_seq,
         "dirty": list(ex.dirty),
         "invoking": ex.invoking,
+        "runner": ex.runner,
         "invocation_started": _time(ex.invocation_started),
     }
 
@@ -130,6 +131,7 @@ def restore(
     ex._timer_seq = state["timer_seq"]
     ex.dirty = dict.fromkeys(state["dirty"])
     ex.invoking = state["invoking"]
+    ex.runner = state.get("runner")
     ex.invocation_started = _parse_time(state["invocation_started"])
     for data, hidden in operations:
         op = from_wire(data, Operation)
