@@ -5,7 +5,8 @@ Usage::
     python bench/run.py [--json FILE] [--repeat K] [--quick] [--budget SECONDS]
 
 Every measurement is a fresh ``python bench/worker.py <sdk> <workload> <n>`` process; the
-two SDKs alternate (orchestra first on even repeats, the official SDK first on odd ones).
+two SDKs alternate (orchestra first in the 1st, 3rd, ... repeat, the official SDK first in
+the others).
 An official run that exceeds the budget (default 300 s) is killed and reported as over
 budget, and is not tried again in later repeats. ``--quick`` makes one repeat and skips the
 official SDK's 10,000-item runs. See docs/performance.md for what each workload measures.
@@ -78,24 +79,20 @@ def machine() -> dict[str, object]:
     }
 
 
-def revision() -> str:
-    """The commit measured, and whether orchestra/ has changes not committed yet."""
+def _git(*args: str) -> str:
     repo = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def revision(source: str | None = None) -> str:
+    """The commit checked out, and whether the orchestra measured has uncommitted changes."""
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "orchestra"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        if source:
+            return f"{head} checked out; orchestra from {Path(source).resolve()}"
+        dirty = _git("status", "--porcelain", "--", "orchestra")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{head} (orchestra/ has uncommitted changes)" if dirty else head
@@ -353,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     if repeat < 1:
         parser.error("--repeat must be at least 1")
 
-    env = {"machine": machine(), "versions": versions(), "revision": revision()}
+    env = {"machine": machine(), "versions": versions(), "revision": revision(args.orchestra_src)}
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     print(f"orchestra bench, {started}")
     m = env["machine"]
@@ -366,8 +363,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     clock = time.perf_counter()
     precompile(args.orchestra_src)
-    if args.orchestra_src:
-        print(f"orchestra from: {Path(args.orchestra_src).resolve()}")
     results = run_all(repeat, args.quick, args.budget, args.orchestra_src)
     print(
         f"\nmedians of {repeat} fresh processes each, minimum in brackets "
