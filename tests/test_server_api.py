@@ -618,3 +618,23 @@ def test_start_bad_bodies(server):
         status, headers, answer = raw(server.url, "POST", "/start-durable-execution", body)
         assert (status, answer["message"]) == (400, message)
         assert headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+
+
+def test_connections_are_kept_alive_and_unread_bodies_drained(server):
+    parts = urlsplit(server.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        # A body the route never reads (an unknown path), then requests on the same connection.
+        conn.request("POST", "/nowhere", body=b"x" * 100_000)
+        first = conn.getresponse()
+        first.read()
+        assert first.status == 404 and first.getheader("Connection") is None
+        conn.request("POST", "/start-durable-execution", body=b"{}")
+        second = conn.getresponse()
+        assert json.loads(second.read())["message"] == "FunctionName is required."
+        conn.request("GET", "/health")
+        third = conn.getresponse()
+        assert json.loads(third.read()) == {"status": "healthy"}
+        assert conn.sock is not None  # the one connection carried all three
+    finally:
+        conn.close()

@@ -288,6 +288,16 @@ def _offset_marker(marker: str | None, total: int) -> int:
     return start
 
 
+def _drain(request: Request) -> None:
+    """Read what is left of the body, so the next request on the connection starts clean."""
+    try:
+        stream = request.stream
+        while stream.read(65536):
+            pass
+    except Exception:  # a broken connection: the server closes it anyway
+        _LOG.debug("could not drain a request body")
+
+
 # --- routing ----------------------------------------------------------------------------
 
 _PREFIX = f"/{API_VERSION}"
@@ -394,11 +404,15 @@ class DurableApi:
     # --- WSGI -----------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        """Answer one request."""
-        response = self.respond(environ)
+        """Answer one request, after reading all of its body (the connection stays usable)."""
+        request = Request(environ)
+        try:
+            response = self.respond(environ, request)
+        finally:
+            _drain(request)
         return response(environ, start_response)
 
-    def respond(self, environ: dict[str, Any]) -> Response:
+    def respond(self, environ: dict[str, Any], request: Request | None = None) -> Response:
         """The response to one request (errors included)."""
         request_id = str(uuid.uuid4())
         method = environ.get("REQUEST_METHOD", "GET")
@@ -416,7 +430,7 @@ class DurableApi:
         else:
             try:
                 name, params = self._route(method, path)
-                request = Request(environ)
+                request = request or Request(environ)
                 response = self._handlers[name](request, _Query(raw_query), params)
             except _ApiError as exc:
                 response = self._error(exc)
