@@ -258,6 +258,48 @@ def test_the_same_execution_name_cannot_run_twice():
     assert info.value.headers["x-amzn-ErrorType"] == "DurableExecutionAlreadyStartedException"
 
 
+# --- on the SQLite store, as `orchestra serve` runs it --------------------------------------
+
+
+def timed_approval(order):
+    decision = yield WaitForCallback(_submit, order, name="approval", timeout=1)
+    return decision
+
+
+def sqlite_service(tmp_path):
+    from orchestra.service.local.sqlite_store import SQLiteStore
+
+    return LocalService(store=SQLiteStore(tmp_path / "orchestra.db"), skip_outside=False)
+
+
+def test_on_sqlite_a_callback_completes_the_workflow(tmp_path):
+    OUTBOX.clear()
+    service = sqlite_service(tmp_path)
+    with Server(service, functions={"approval": approval}) as server:
+        client = make_client(server.url)
+        arn = start(server.url, "approval", "PO-11")
+        assert server.wait(arn, timeout=10).value == "RUNNING"
+        client.send_durable_execution_callback_success(CallbackId=OUTBOX[-1], Result=b'"ok"')
+        assert server.wait(arn, timeout=10).value == "SUCCEEDED"
+        listed = client.list_durable_executions_by_function(FunctionName="approval")
+    assert [r["Status"] for r in listed["DurableExecutions"]] == ["SUCCEEDED"]
+    assert json.loads(service.execution(arn).result) == {"order": "PO-11", "decision": "ok"}
+
+
+def test_a_callback_timeout_left_to_real_time_fires(tmp_path):
+    OUTBOX.clear()
+    service = sqlite_service(tmp_path)
+    with Server(service, functions={"timed": timed_approval}, tick=0.05) as server:
+        arn = start(server.url, "timed", "PO-12")
+        assert server.wait(arn, timeout=10).value == "RUNNING"  # the timeout is real time
+        deadline = time.monotonic() + 10
+        while service.execution(arn).status.value == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    ex = service.execution(arn)
+    assert ex.status.value == "FAILED"
+    assert ex.error.error_type == "CallbackTimeoutError"
+
+
 # --- isolated in worker processes ---------------------------------------------------------
 
 

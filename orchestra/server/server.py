@@ -130,6 +130,8 @@ class Server:
             process death (functions must then be importable by ``module:attr``).
         invocation_timeout: seconds an invocation may run before it counts as failed.
         workers: how many executions run at the same time.
+        tick: seconds between two looks at waiting executions whose outside deadline (a
+            callback timeout left to real time) may have come.
     """
 
     def __init__(
@@ -142,8 +144,10 @@ class Server:
         isolate: bool = False,
         invocation_timeout: float = DEFAULT_INVOCATION_TIMEOUT,
         workers: int = 8,
+        tick: float = 1.0,
     ) -> None:
         self.service = service
+        self.tick = tick
         self.host = host
         self.port = port
         self.isolate = isolate
@@ -191,7 +195,11 @@ class Server:
                 self._close_functions()
                 raise
             dispatcher = Dispatcher(
-                self.service, handlers, entries=self._entry_of, workers=self._workers
+                self.service,
+                handlers,
+                entries=self._entry_of,
+                workers=self._workers,
+                tick=self.tick,
             )
             api.runner = dispatcher
             dispatcher.start()
