@@ -209,6 +209,26 @@ def test_real_time_callback_wakes_a_sleeping_execution():
         assert time.monotonic() - started < 5
 
 
+def test_wakeable_clock_keeps_a_wake_for_the_next_sleep_and_closes():
+    from datetime import timedelta
+    from threading import Timer
+
+    from orchestra.server import ClockClosed
+
+    clock = WakeableClock()
+    later = clock.now() + timedelta(hours=1)
+    clock.advance_to(later)  # a thread's first wait looks again at once
+    clock.wake()  # nobody asleep: the next wait returns at once, not in an hour
+    started = time.monotonic()
+    clock.advance_to(later)
+    Timer(0.05, clock.close).start()
+    with pytest.raises(ClockClosed):
+        clock.advance_to(later)  # asleep, then interrupted
+    assert time.monotonic() - started < 5
+    clock.reopen()
+    clock.advance_to(clock.now() - timedelta(seconds=1))  # a moment already past
+
+
 def test_a_plain_lambda_handler_runs_as_is():
     with Server(LocalService(), functions={"plain": plain_handler}) as server:
         arn = start(server.url, "plain")
@@ -344,6 +364,21 @@ def test_reference_sdk_handler_runs_against_the_server():
     assert json.loads(service.execution(arn).result) == 42
     kinds = [e.event_type for e in service.history(arn)]
     assert kinds[:3] == ["ExecutionStarted", "StepStarted", "StepSucceeded"]
+
+
+def test_reference_sdk_handler_in_process_reaches_the_server_through_the_environment(
+    monkeypatch,
+):
+    lambda_service = pytest.importorskip("aws_durable_execution_sdk_python.lambda_service")
+    monkeypatch.setattr(lambda_service.LambdaClient, "_cached_boto_client", None)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_LAMBDA", raising=False)
+    service = LocalService()
+    with Server(service, functions={"sdk": "test_server_run_sdk:handler"}) as server:
+        assert os.environ["AWS_ENDPOINT_URL_LAMBDA"] == server.url
+        arn = start(server.url, "sdk", {"a": 1, "b": 2})
+        assert server.wait(arn, timeout=30).value == "SUCCEEDED"
+    assert "AWS_ENDPOINT_URL_LAMBDA" not in os.environ  # restored on close
+    assert json.loads(service.execution(arn).result) == 3
 
 
 # --- serve() ------------------------------------------------------------------------------
