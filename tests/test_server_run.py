@@ -339,7 +339,7 @@ def test_isolated_worker_crash_is_a_failed_invocation_and_the_execution_continue
         if e.event_type == "InvocationCompleted" and e.details.error is not None
     ]
     assert [(e.error_type, e.error_message) for e in failed] == [
-        ("RuntimeExitError", "Runtime exited with error: exit status 1")
+        ("Runtime.ExitError", "Runtime exited with error: exit status 1")
     ]
 
 

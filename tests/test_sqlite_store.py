@@ -150,7 +150,7 @@ def test_a_call_the_database_fails_to_save_is_rolled_back_whole_and_retryable(
     assert {op.id for op in answer.new_execution_state.operations} == {"a", "b"}
 
 
-def test_a_database_locked_by_another_process_is_a_retryable_service_error(tmp_path):
+def test_a_database_locked_by_another_process_is_a_retryable_throttle(tmp_path):
     service = LocalService(store=SQLiteStore(tmp_path / "o.db", timeout=0.2))
     arn = service.start_execution("fn", None)
     token = service.invocation_event(arn)["CheckpointToken"]
@@ -159,7 +159,7 @@ def test_a_database_locked_by_another_process_is_a_retryable_service_error(tmp_p
     try:
         with pytest.raises(ServiceError) as info:
             service.checkpoint(arn, token, [_step("a")])
-        assert (info.value.code, info.value.status) == ("ServiceException", 500)
+        assert (info.value.code, info.value.status) == ("TooManyRequestsException", 429)
         assert "busy" in info.value.message
     finally:
         other.execute("ROLLBACK")

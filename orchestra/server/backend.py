@@ -102,15 +102,15 @@ class Backend(Protocol):
         """``GetDurableExecutionState``."""
         ...
 
-    def send_callback_success(self, callback_id: str, result: bytes | str | None = None) -> None:
+    def send_callback_success(self, callback_id: str, result: bytes | str | None = None) -> str:
         """``SendDurableExecutionCallbackSuccess``."""
         ...
 
-    def send_callback_failure(self, callback_id: str, error: ErrorObject | None = None) -> None:
+    def send_callback_failure(self, callback_id: str, error: ErrorObject | None = None) -> str:
         """``SendDurableExecutionCallbackFailure``."""
         ...
 
-    def send_callback_heartbeat(self, callback_id: str) -> None:
+    def send_callback_heartbeat(self, callback_id: str) -> str:
         """``SendDurableExecutionCallbackHeartbeat``."""
         ...
 

@@ -41,6 +41,7 @@ from typing import Any
 
 from orchestra.ops import is_generator_function
 from orchestra.server.backend import Handler
+from orchestra.service.local.engine import InvocationCrashed
 
 __all__ = [
     "DUMMY_ENV",
@@ -75,8 +76,14 @@ class FunctionLoadError(ValueError):
     """A function registration that cannot work: a bad name, an import error, not callable."""
 
 
-class RuntimeExitError(Exception):
-    """The worker process running the invocation died (the runtime exited)."""
+class RuntimeExitError(InvocationCrashed):
+    """The worker process running the invocation died (the runtime exited).
+
+    The engine records it as Lambda does: ``Runtime.ExitError`` with how the process ended.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__("Runtime.ExitError", message)
 
 
 class InvocationTimeoutError(Exception):

@@ -79,7 +79,7 @@ from orchestra.wire.models import (
     OperationUpdate,
 )
 
-__all__ = ["Execution", "InvocationKilled", "LocalService"]
+__all__ = ["Execution", "InvocationCrashed", "InvocationKilled", "LocalService"]
 
 #: The error a stopped execution records when StopDurableExecution names none.
 STOPPED_ERROR = ErrorObject(
@@ -97,6 +97,24 @@ _EXIT_ERROR = "Runtime.ExitError"
 
 class InvocationKilled(BaseException):
     """The emulator ended the invocation at a checkpoint (crash injection)."""
+
+
+class InvocationCrashed(Exception):
+    """A handler host's report that the invocation died, recorded as its error as is.
+
+    Raise it from a handler standing for a process (a worker that exited, a Lambda runtime
+    error): the invocation ends as a failed one with ``error_type`` and ``message``, not
+    with the class name of whatever Python exception stood for it.
+
+    Example:
+        >>> InvocationCrashed("Runtime.ExitError", "exit status 1").error_type
+        'Runtime.ExitError'
+    """
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
 
 
 def _token() -> str:
@@ -444,6 +462,8 @@ class LocalService:
             )
             if isinstance(exc, KeyboardInterrupt):
                 interrupted = exc
+        except InvocationCrashed as exc:
+            crash = ErrorObject(error_message=exc.message, error_type=exc.error_type)
         except Exception as exc:
             crash = ErrorObject(error_message=str(exc), error_type=type(exc).__name__)
         with self._txn() as tx:
@@ -613,7 +633,7 @@ class LocalService:
 
     # --- callbacks (SendDurableExecutionCallback*) ---------------------------------------
 
-    def send_callback_success(self, callback_id: str, result: bytes | str | None = None) -> None:
+    def send_callback_success(self, callback_id: str, result: bytes | str | None = None) -> str:
         """``SendDurableExecutionCallbackSuccess``: the callback succeeds with ``result``.
 
         ``result`` is the request body (at most 256 KiB); the operation stores it as text.
@@ -629,8 +649,9 @@ class LocalService:
             text = encode_result(result)
             ex, state = self._callback(tx, callback_id)
             succeed_callback(ex, state, text, self.clock.now())
+            return ex.arn
 
-    def send_callback_failure(self, callback_id: str, error: ErrorObject | None = None) -> None:
+    def send_callback_failure(self, callback_id: str, error: ErrorObject | None = None) -> str:
         """``SendDurableExecutionCallbackFailure``: the callback fails with ``error``.
 
         Raises:
@@ -640,8 +661,9 @@ class LocalService:
             check_callback_id(callback_id)
             ex, state = self._callback(tx, callback_id)
             fail_callback(ex, state, error, self.clock.now())
+            return ex.arn
 
-    def send_callback_heartbeat(self, callback_id: str) -> None:
+    def send_callback_heartbeat(self, callback_id: str) -> str:
         """``SendDurableExecutionCallbackHeartbeat``: restart the heartbeat timeout.
 
         Raises:
@@ -651,6 +673,7 @@ class LocalService:
             check_callback_id(callback_id)
             ex, state = self._callback(tx, callback_id)
             heartbeat_callback(ex, state, self.clock.now())
+            return ex.arn
 
     def script_callbacks(self, arn: str, actions: Iterable[CallbackAction]) -> None:
         """Have the outside world act on ``arn``'s callbacks, on the virtual clock.

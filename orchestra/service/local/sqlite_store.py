@@ -200,6 +200,19 @@ class SQLiteStore:
     def _begin(self) -> None:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise ServiceError(
+                    "TooManyRequestsException",
+                    f"the local service's database {self.path} is busy (locked by another "
+                    "process); retry",
+                    status=429,
+                ) from exc
+            raise ServiceError(
+                "ServiceException",
+                f"the local service's database {self.path} is failing: {exc}",
+                status=500,
+            ) from exc
         except sqlite3.Error as exc:
             raise ServiceError(
                 "ServiceException",
