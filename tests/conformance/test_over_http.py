@@ -13,7 +13,8 @@ process.
 The history matched is read back through boto3 as well (``GetDurableExecutionHistory``,
 every page, in small pages), and must be the history the emulator holds, event for event;
 the status and result are those ``GetDurableExecution`` answers. One server serves the
-whole module.
+whole module; its emulator hands out execution state :data:`STATE_PAGE` operations at a
+time, so the state route's paging is exercised as well.
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ from orchestra.server import Server
 from orchestra.service.lambda_api import LambdaService
 from orchestra.service.local import LocalService
 
+#: Operations per page of execution state: small, so that invocations of the larger
+#: executions page through ``GetDurableExecutionState`` (``Marker``) over HTTP.
+STATE_PAGE = 3
+
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[LocalService, Any]]:
     """The module's emulator, served over HTTP, and a boto3 client of the server."""
-    service = LocalService()
+    service = LocalService(page_size=STATE_PAGE)
     with Server(service) as server:
         yield service, lambda_client(server.url)
 

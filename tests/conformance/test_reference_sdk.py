@@ -17,7 +17,8 @@ poll). So that the module takes seconds rather than tens of them, the selected c
 executions run ahead of the tests, :data:`LANES` at a time, each lane a server of its own
 (its own emulator and virtual clock: a clock shared by executions running at once would
 let one execution's skip fire another's timers early); each test then validates its own
-execution. The point:
+execution. The emulators hand out execution state :data:`STATE_PAGE` operations at a
+time, so the SDK's paging is exercised too. The point:
 orchestra's service must be right for an SDK it did not write. A case that fails because of
 the service is a bug in the service; one that fails because the SDK does something the
 requirement does not allow for is listed in :data:`XFAIL` with the reason.
@@ -69,6 +70,10 @@ XFAIL: dict[str, str] = {}
 EXECUTION_TIMEOUT = 20.0
 #: Executions run at the same time, each on a server of its own.
 LANES = 4
+#: Operations per page of execution state: small, so that the SDK pages through
+#: ``GetDurableExecutionState`` (``Marker``) after an ``InitialExecutionState`` that has a
+#: ``NextMarker``, as it must for a large execution.
+STATE_PAGE = 3
 
 
 def function_name(key: str) -> str:
@@ -92,7 +97,9 @@ class Lane:
 
     def __init__(self, stack: ExitStack) -> None:
         deferred = {function_name(key): _Deferred() for key in HANDLERS}
-        self.server = stack.enter_context(Server(LocalService(), functions=deferred, workers=1))
+        self.server = stack.enter_context(
+            Server(LocalService(page_size=STATE_PAGE), functions=deferred, workers=1)
+        )
         self.client = lambda_client(self.server.url)
         for key, workflow in HANDLERS.items():
             handler = durable_execution(workflow, boto3_client=self.client)
