@@ -21,16 +21,18 @@ Example:
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import random
 import re
+import tempfile
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from locate import find_conformance_dir, require_conformance_dir
@@ -48,6 +50,7 @@ __all__ = [
     "Case",
     "LogCapture",
     "Outcome",
+    "bounded",
     "capture_logs",
     "check",
     "check_coverage",
@@ -70,6 +73,8 @@ SUITES = (
     "parallel",
     "map",
 )
+
+T = TypeVar("T")
 
 _RECORD_FIELDS = ("executionArn", "operationId", "operationName", "parentId", "attempt")
 
@@ -287,3 +292,35 @@ def check_coverage(
     assert not stale, f"handlers registered for requirements that do not exist: {stale}"
     unknown_xfail = sorted(set(xfail) - keys)
     assert not unknown_xfail, f"XFAIL lists requirements that do not exist: {unknown_xfail}"
+
+
+def bounded(run: Callable[[], T], timeout: float, what: str) -> T:
+    """``run()`` in a thread of its own; its result, or a test failure after ``timeout``.
+
+    A run that hangs fails the test with every thread's stack (the hung thread is left
+    behind, a daemon), instead of hanging the whole session.
+    """
+    outcome: list[tuple[bool, Any]] = []
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome.append((True, run()))
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=f"bounded-{what}", daemon=True).start()
+    if not done.wait(timeout):
+        with tempfile.TemporaryFile("w+") as dump:
+            faulthandler.dump_traceback(dump, all_threads=True)
+            dump.seek(0)
+            stacks = dump.read()
+        pytest.fail(
+            f"{what} did not finish within {timeout:g} s; threads:\n{stacks}", pytrace=False
+        )
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]

@@ -26,12 +26,14 @@ from typing import Any
 import pytest
 from http_client import fetch_history, lambda_client
 from orchestra_runs import XFAIL, run_case
-from suite import SUITES, Outcome, check, load_case, requirement_params
+from suite import SUITES, Outcome, bounded, check, load_case, requirement_params
 
 from orchestra.server import Server
 from orchestra.service.lambda_api import LambdaService
 from orchestra.service.local import LocalService
 
+#: Seconds a run may take (they take milliseconds) before its case fails with the stacks.
+RUN_TIMEOUT = 60.0
 #: Operations per page of execution state: small, so that invocations of the larger
 #: executions page through ``GetDurableExecutionState`` (``Marker``) over HTTP.
 STATE_PAGE = 3
@@ -51,7 +53,11 @@ def test_requirement_over_http(
 ) -> None:
     case = load_case(key, path)
     service, client = served
-    run, logs = run_case(case, service=service, backend=LambdaService(client))
+    run, logs = bounded(
+        lambda: run_case(case, service=service, backend=LambdaService(client)),
+        RUN_TIMEOUT,
+        f"the run of {key}",
+    )
 
     events = fetch_history(client, run.arn)
     described = client.get_durable_execution(DurableExecutionArn=run.arn)
