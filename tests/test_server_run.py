@@ -406,3 +406,28 @@ def test_serve_prints_the_url_and_stops_on_ctrl_c():
         proc.kill()
     assert proc.returncode == 0
     assert "stopped" in out
+
+
+def test_two_servers_hand_the_sdk_endpoint_back_in_any_closing_order(monkeypatch):
+    import os
+
+    from orchestra.server import Server
+    from orchestra.service.local import LocalService
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://before")
+
+    def plain(event, context):
+        return {"Status": "SUCCEEDED"}
+
+    a = Server(LocalService(), functions={"f": plain})
+    b = Server(LocalService(), functions={"f": plain})
+    a.start()
+    b.start()
+    try:
+        assert os.environ["AWS_ENDPOINT_URL_LAMBDA"] == b.url
+        a.close()  # the older one first: the live one keeps the endpoint
+        assert os.environ["AWS_ENDPOINT_URL_LAMBDA"] == b.url
+    finally:
+        a.close()
+        b.close()
+    assert os.environ["AWS_ENDPOINT_URL_LAMBDA"] == "http://before"

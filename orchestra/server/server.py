@@ -113,6 +113,50 @@ class _QuietHandler(WSGIRequestHandler):
         _LOG.debug("HTTP: %s", self.command)
 
 
+class _SdkEnvironment:
+    """The process environment SDKs read their endpoint from, shared by every live server.
+
+    The newest live server that has in-process handlers owns ``AWS_ENDPOINT_URL_LAMBDA``;
+    when it closes, the next newest takes it back, and when the last closes the variables
+    are as they were before the first (whatever order the servers close in).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owners: list[tuple[object, str]] = []
+        self._saved: dict[str, str | None] = {}
+
+    def point(self, owner: object, url: str) -> None:
+        with self._lock:
+            if not self._owners:
+                self._saved = {key: os.environ.get(key) for key in (*DUMMY_ENV, _ENDPOINT)}
+                for key, value in DUMMY_ENV.items():
+                    if not os.environ.get(key):
+                        os.environ[key] = value
+            self._owners.append((owner, url))
+            os.environ[_ENDPOINT] = url
+
+    def release(self, owner: object) -> None:
+        with self._lock:
+            before = len(self._owners)
+            self._owners = [(o, u) for o, u in self._owners if o is not owner]
+            if len(self._owners) == before:
+                return
+            if self._owners:
+                os.environ[_ENDPOINT] = self._owners[-1][1]
+                return
+            for key, value in self._saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            self._saved = {}
+
+
+_ENDPOINT = "AWS_ENDPOINT_URL_LAMBDA"
+_SDK_ENV = _SdkEnvironment()
+
+
 class Server:
     """The durable-execution API over HTTP, and a dispatcher running registered functions.
 
@@ -165,7 +209,6 @@ class Server:
         self._thread: threading.Thread | None = None
         self._dispatcher: Dispatcher | None = None
         self._functions: list[InProcessFunction | IsolatedFunction] = []
-        self._saved_env: dict[str, str | None] = {}
         self._entry_of: dict[str, str] = {}
         self._lock = threading.Lock()
         self._foreground = False
@@ -235,20 +278,10 @@ class Server:
 
     def _point_sdks_here(self, url: str) -> None:
         """Let SDKs that build their own boto3 client (from the environment) reach us."""
-        wanted = {**DUMMY_ENV, "AWS_ENDPOINT_URL_LAMBDA": url}
-        for key, value in wanted.items():
-            if key != "AWS_ENDPOINT_URL_LAMBDA" and os.environ.get(key):
-                continue
-            self._saved_env[key] = os.environ.get(key)
-            os.environ[key] = value
+        _SDK_ENV.point(self, url)
 
     def _restore_env(self) -> None:
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env.clear()
+        _SDK_ENV.release(self)
 
     def start(self) -> str:
         """Listen and serve in a background thread; returns the URL (``http://host:port``).
