@@ -127,7 +127,7 @@ class LocalRunner:
         targets: chained-invoke targets by function name (see :meth:`register_target`).
         callbacks: outside actions scripted for every run's callbacks (see :meth:`run`).
         backend: the service API the workflow's handler calls (default: ``service``
-            itself, in process). ``LambdaApi(boto3 client)`` pointed at an
+            itself, in process). ``LambdaService(boto3 client)`` pointed at an
             ``orchestra serve`` of ``service`` sends every checkpoint over HTTP instead.
 
     Example (callbacks at the wire level: a hand-written handler starts one with the
@@ -185,7 +185,7 @@ class LocalRunner:
     ) -> None:
         self.service = service or LocalService(clock)
         #: Where the workflow's handler sends its checkpoints: the emulator itself, or a
-        #: client of it (``LambdaApi`` over HTTP to ``orchestra serve`` on :attr:`service`).
+        #: client of it (``LambdaService`` over HTTP to ``orchestra serve`` on :attr:`service`).
         self.backend: DurableService = backend if backend is not None else self.service
         self.function_name: str = function_name or str(getattr(workflow, "__name__", "workflow"))
         self.world = world
