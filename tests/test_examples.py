@@ -50,7 +50,8 @@ def branches() -> ModuleType:
 
 
 @pytest.mark.parametrize(
-    "name", ["quickstart", "approval", "poll_job", "fan_out", "branches_with_waits"]
+    "name",
+    ["quickstart", "approval", "poll_job", "fan_out", "branches_with_waits", "approval_cli"],
 )
 def test_example_runs_as_a_script(name: str):
     done = subprocess.run(
