@@ -22,7 +22,7 @@ Example:
     >>> run = runner.run("A-1")
     >>> run.status, len(sent)
     ('RUNNING', 1)
-    >>> runner.service.send_callback_success(sent[0], '{"approved": true}')
+    >>> _ = runner.service.send_callback_success(sent[0], '{"approved": true}')
     >>> runner.service.run(run.arn, runner.handler).value
     'SUCCEEDED'
     >>> runner.service.execution(run.arn).result

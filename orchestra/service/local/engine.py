@@ -26,7 +26,8 @@ A callback at the wire level: START it, answer it from outside, see the operatio
     >>> answer = service.checkpoint(arn, event["CheckpointToken"], [OperationUpdate(
     ...     id="cb", type=OperationType.CALLBACK, action=OperationAction.START, name="ok?")])
     >>> callback_id = answer.new_execution_state.operations[0].callback_details.callback_id
-    >>> service.send_callback_success(callback_id, b'"yes"')
+    >>> service.send_callback_success(callback_id, b'"yes"') == arn
+    True
     >>> op = service.execution(arn).operations["cb"]
     >>> op.status.value, op.callback_details.result
     ('SUCCEEDED', '"yes"')
