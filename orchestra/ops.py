@@ -35,10 +35,9 @@ import inspect
 from collections.abc import Callable, Generator, Mapping
 from inspect import CO_GENERATOR
 from types import FunctionType
-from typing import Any, ClassVar, Generic, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, final, overload
 
 import attrs
-from returns.result import Result
 
 from orchestra.config import (
     Duration,
@@ -50,6 +49,9 @@ from orchestra.config import (
 from orchestra.errors import OperationError, ValidationError, describe_value
 from orchestra.serde import Serde
 from orchestra.wire.models import OperationType, SubType
+
+if TYPE_CHECKING:
+    from returns.result import Result  # noqa: F401 (Attempt's base, a string: no run-time import)
 
 __all__ = ["Attempt", "Child", "Op", "Step", "Wait", "check_name", "is_generator_function"]
 
@@ -242,19 +244,23 @@ class Step(Op[T]):
                 f"Step({getattr(fn, '__name__', fn)}) got a generator function: a step must be a "
                 "plain function. Use Child(...) to run a sub-workflow."
             )
-        step_name = check_name(name, "Step") or default_name(fn, "Step")
-        label = op_label("Step", step_name)
-        check_retry(retry, label)
+        step_name = (check_name(name, "Step") if name is not None else None) or default_name(
+            fn, "Step"
+        )
+        # the checks below name the step only when they fail: no label is built otherwise
+        if retry is not None:
+            check_retry(retry, op_label("Step", step_name))
         if not isinstance(semantics, StepSemantics):
             raise ValidationError(
-                f"{label}: semantics must be a StepSemantics (e.g. "
+                f"{op_label('Step', step_name)}: semantics must be a StepSemantics (e.g. "
                 f"StepSemantics.AT_MOST_ONCE_PER_RETRY), got {describe_value(semantics)}"
             )
-        check_serde(serde, label)
+        if serde is not None:
+            check_serde(serde, op_label("Step", step_name))
         self.__attrs_init__(
             fn,
             args,
-            check_kwargs(kwargs, label),
+            {} if kwargs is None else check_kwargs(kwargs, op_label("Step", step_name)),
             step_name,
             retry if retry is not None else RetryPolicy.default(),
             semantics,
@@ -404,7 +410,7 @@ class Child(Op[T]):
 
 @final
 @attrs.frozen
-class Attempt(Op[Result[T, OperationError]]):
+class Attempt(Op["Result[T, OperationError]"]):
     """Run ``op`` and give back ``Success(value)`` or ``Failure(OperationError)``.
 
     Example:

@@ -62,7 +62,7 @@ def check_recorded(
             orchestra does not know.
     """
     if recorded is None and not getattr(op, "virtual", False):
-        later = history.get(fiber.op_id(fiber.counter + 1))
+        later = history.get(operation_id(fiber.prefix, fiber.counter + 1))
         if later is not None:
             raise ExecutionFailure(
                 NonDeterministicExecutionError(

@@ -32,8 +32,6 @@ from typing import Any
 
 import attrs
 
-from orchestra.interpreter.ids import operation_id
-
 __all__ = [
     "TRANSITIONS",
     "Context",
@@ -233,7 +231,8 @@ class Fiber:
         #: How many ``Uuid()`` it drew at position ``uuid_position`` (replay-safe uuids).
         self.uuid_position = 0
         self.uuid_count = 0
-        #: The last id computed by :meth:`op_id`, with its position.
+        #: The id of its operation at a position, computed ahead of time by the interpreter
+        #: (is the history done?) and used again when that operation is yielded.
         self.id_memo: tuple[int, str] = (0, "")
         if parent is not None:
             parent.children.append(self)
@@ -252,19 +251,6 @@ class Fiber:
     def path(self) -> str:
         """A readable location, for messages."""
         return self.context.path
-
-    def op_id(self, n: int) -> str:
-        """The id of its ``n``-th operation.
-
-        The last one computed is remembered: the interpreter asks for the next id ahead of
-        time (is the history done?) and again when that operation is yielded.
-        """
-        memo = self.id_memo
-        if memo[0] == n:
-            return memo[1]
-        found = operation_id(self.context.prefix, n)
-        self.id_memo = (n, found)
-        return found
 
     @property
     def finished(self) -> bool:

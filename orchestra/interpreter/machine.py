@@ -35,18 +35,12 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
-from returns.result import Failure, Success
-
-from orchestra.callbacks import Callback, CallbackHandle, WaitForCallback
-from orchestra.conditions import WaitForCondition
 from orchestra.errors import (
     ExecutionError,
     OperationError,
     SerializationError,
     WorkflowDefinitionError,
 )
-from orchestra.fanout import Map, Parallel
-from orchestra.interpreter.callback import handle_await, handle_callback, handle_wait_for_callback
 from orchestra.interpreter.child import handle_child
 from orchestra.interpreter.commands import (
     Checkpoint,
@@ -59,7 +53,6 @@ from orchestra.interpreter.commands import (
     Warn,
     Withdraw,
 )
-from orchestra.interpreter.condition import handle_wait_for_condition
 from orchestra.interpreter.determinism import check_exhausted, check_recorded
 from orchestra.interpreter.events import (
     Acknowledged,
@@ -68,13 +61,10 @@ from orchestra.interpreter.events import (
     StepFinished,
     WriterFailed,
 )
-from orchestra.interpreter.fanout import handle_map, handle_parallel
 from orchestra.interpreter.fiber import Context, Done, Fiber, FiberState, Pending, Then
 from orchestra.interpreter.history import HistoryIndex
 from orchestra.interpreter.ids import operation_id
-from orchestra.interpreter.invoke import handle_invoke
 from orchestra.interpreter.kernel import Handler
-from orchestra.interpreter.markers import handle_patched, handle_uuid
 from orchestra.interpreter.payloads import ANY_SERDE
 from orchestra.interpreter.signals import BLOCKED, ExecutionFailure
 from orchestra.interpreter.step import handle_step
@@ -87,8 +77,6 @@ from orchestra.interpreter.user_code import (
     where,
 )
 from orchestra.interpreter.wait import handle_wait
-from orchestra.invoke import Invoke
-from orchestra.markers import Patched, Uuid
 from orchestra.ops import Attempt, Child, Op, Step, Wait
 from orchestra.serde import Serde
 from orchestra.wire.models import (
@@ -98,7 +86,7 @@ from orchestra.wire.models import (
     OperationUpdate,
 )
 
-__all__ = ["HANDLERS", "POLL_INTERVAL_MS", "Machine", "Observer", "ResumeHook"]
+__all__ = ["HANDLERS", "POLL_INTERVAL_MS", "Machine", "Observer", "ResumeHook", "load_handlers"]
 
 #: Sees every yielded operation: ``(op_id, op, fiber path, position in its context)``.
 Observer = Callable[[str, Op[Any], str, int], None]
@@ -110,21 +98,51 @@ ResumeHook = Callable[[bool, str | None], Callable[[], None]]
 #: How long after a timer was polled in vain the machine polls again (milliseconds).
 POLL_INTERVAL_MS = 1000
 
-#: How each descriptor type is run. New operation types register here.
+#: How each descriptor type is run. New operation types register here. The other built-in
+#: operations are registered on first need (:func:`load_handlers`): a workflow made of
+#: steps and waits does not import Map, callbacks or invokes at cold start.
 HANDLERS: dict[type[Op[Any]], Handler] = {
     Step: handle_step,
     Wait: handle_wait,
     Child: handle_child,
-    Callback: handle_callback,
-    CallbackHandle: handle_await,
-    WaitForCallback: handle_wait_for_callback,
-    Invoke: handle_invoke,
-    WaitForCondition: handle_wait_for_condition,
-    Uuid: handle_uuid,
-    Patched: handle_patched,
-    Map: handle_map,
-    Parallel: handle_parallel,
 }
+_LOADED: list[bool] = []
+
+
+def load_handlers() -> None:
+    """Register the handlers of every built-in operation (idempotent)."""
+    if _LOADED:
+        return
+    from orchestra.callbacks import Callback, CallbackHandle, WaitForCallback
+    from orchestra.conditions import WaitForCondition
+    from orchestra.fanout import Map, Parallel
+    from orchestra.interpreter.callback import (
+        handle_await,
+        handle_callback,
+        handle_wait_for_callback,
+    )
+    from orchestra.interpreter.condition import handle_wait_for_condition
+    from orchestra.interpreter.fanout import handle_map, handle_parallel
+    from orchestra.interpreter.invoke import handle_invoke
+    from orchestra.interpreter.markers import handle_patched, handle_uuid
+    from orchestra.invoke import Invoke
+    from orchestra.markers import Patched, Uuid
+
+    builtin: dict[type[Op[Any]], Handler] = {
+        Callback: handle_callback,
+        CallbackHandle: handle_await,
+        WaitForCallback: handle_wait_for_callback,
+        Invoke: handle_invoke,
+        WaitForCondition: handle_wait_for_condition,
+        Uuid: handle_uuid,
+        Patched: handle_patched,
+        Map: handle_map,
+        Parallel: handle_parallel,
+    }
+    for op_type, handler in builtin.items():
+        HANDLERS.setdefault(op_type, handler)
+    _LOADED.append(True)
+
 
 S = FiberState
 
@@ -402,6 +420,8 @@ class Machine:
             return
         if fiber.wrap:
             fiber.wrap = False
+            from returns.result import Failure, Success  # only for Attempt: loaded on use
+
             if isinstance(error, OperationError):
                 value, error = Failure(error), None
             elif error is None:
@@ -460,34 +480,41 @@ class Machine:
 
     def _advance(self, fiber: Fiber) -> None:
         gen = fiber.gen
-        while True:
-            reset = (
-                self._on_resume(fiber.replaying, fiber.parent_id)
-                if self._on_resume is not None
-                else None
-            )
-            try:
-                if fiber.error is not None:
-                    error, fiber.error = fiber.error, None
-                    yielded = gen.throw(error)
-                else:
-                    value, fiber.value = fiber.value, None
-                    yielded = gen.send(value)
-            except StopIteration as stop:
-                self._finish(fiber, stop.value, None)
-                return
-            except ExecutionError as exc:
-                raise ExecutionFailure(exc) from exc
-            except Exception as exc:
-                self._finish(fiber, None, exc)
-                return
-            finally:
-                if reset is not None:
-                    reset()
-            if self._dispatch(fiber, yielded) is BLOCKED:
-                return
-            if fiber.state is not S.RUNNABLE:
-                return  # resolved and queued elsewhere, or cancelled by what it yielded
+        on_resume = self._on_resume
+        reset: Callable[[], None] | None = None
+        hooked: tuple[bool, str | None] | None = None
+        try:
+            while True:
+                if on_resume is not None and hooked != (fiber.replaying, fiber.parent_id):
+                    # set once per run of this fiber, again only when replay ends: a long
+                    # replay does not pay the hook for every operation
+                    if reset is not None:
+                        reset()
+                    hooked = (fiber.replaying, fiber.parent_id)
+                    reset = None
+                    reset = on_resume(*hooked)
+                try:
+                    if fiber.error is not None:
+                        error, fiber.error = fiber.error, None
+                        yielded = gen.throw(error)
+                    else:
+                        value, fiber.value = fiber.value, None
+                        yielded = gen.send(value)
+                except StopIteration as stop:
+                    self._finish(fiber, stop.value, None)
+                    return
+                except ExecutionError as exc:
+                    raise ExecutionFailure(exc) from exc
+                except Exception as exc:
+                    self._finish(fiber, None, exc)
+                    return
+                if self._dispatch(fiber, yielded) is BLOCKED:
+                    return
+                if fiber.state is not S.RUNNABLE:
+                    return  # resolved and queued elsewhere, or cancelled by what it yielded
+        finally:
+            if reset is not None:
+                reset()
 
     def _finish(self, fiber: Fiber, value: Any, error: BaseException | None) -> None:
         check_exhausted(self._history, fiber, error)
@@ -502,6 +529,9 @@ class Machine:
         if not isinstance(op, Op):
             raise ExecutionFailure(not_an_op(fiber.path, fiber.counter, yielded))
         handler = HANDLERS.get(type(op))
+        if handler is None and not _LOADED:
+            load_handlers()
+            handler = HANDLERS.get(type(op))
         if handler is None:
             raise ExecutionFailure(
                 WorkflowDefinitionError(
@@ -513,7 +543,8 @@ class Machine:
             fiber.wrap = wrap
             return handler(self, fiber, op, "", None)
         fiber.counter += 1
-        op_id = fiber.op_id(fiber.counter)
+        memo = fiber.id_memo  # the lookahead of the previous operation computed it
+        op_id = memo[1] if memo[0] == fiber.counter else operation_id(fiber.prefix, fiber.counter)
         if self._observer is not None:
             self._observer(op_id, op, fiber.path, fiber.counter)
         recorded = self._history.get(op_id)
@@ -529,10 +560,19 @@ class Machine:
         if (
             state is not BLOCKED
             and fiber.replaying
-            and self._history.get(fiber.op_id(fiber.counter + 1)) is None
+            and self._history.get(self._lookahead(fiber)) is None
         ):
             fiber.replaying = False
         return state
+
+    @staticmethod
+    def _lookahead(fiber: Fiber) -> str:
+        """The id of ``fiber``'s next operation, remembered for when it is yielded."""
+        n = fiber.counter + 1
+        memo = fiber.id_memo
+        if memo[0] != n:
+            memo = fiber.id_memo = (n, operation_id(fiber.prefix, n))
+        return memo[1]
 
     # --- timers ------------------------------------------------------------------------------
 

@@ -87,6 +87,47 @@ def _wire_enum_from_wire(value: Any, cls: type[WireEnum]) -> WireEnum:
 
 
 converter.register_structure_hook(datetime, _datetime_from_wire)
+
+
+def _optional_str(value: Any, _: Any) -> str | None:
+    return value if value is None or type(value) is str else str(value)
+
+
+def _optional_int(value: Any, _: Any) -> int | None:
+    return value if value is None or type(value) is int else int(value)
+
+
+def _optional_bool(value: Any, _: Any) -> bool | None:
+    return value if value is None or type(value) is bool else bool(value)
+
+
+def _optional_datetime(value: Any, _: Any) -> datetime | None:
+    return None if value is None else _datetime_from_wire(value, datetime)
+
+
+# The optional scalars of the models, structured directly: exactly what cattrs does for them
+# (``None`` stays ``None``, anything else goes through the type), without its dispatch per
+# field and per call. A history of thousands of operations is parsed at every invocation.
+_OPTIONAL_SCALARS: dict[Any, Any] = {
+    str | None: _optional_str,
+    int | None: _optional_int,
+    bool | None: _optional_bool,
+    datetime | None: _optional_datetime,
+}
+
+
+def _optional_scalar_factory(t: Any) -> Any:
+    return _OPTIONAL_SCALARS[t]
+
+
+def _is_optional_scalar(t: Any) -> bool:
+    try:
+        return t in _OPTIONAL_SCALARS
+    except TypeError:  # an unhashable type expression
+        return False
+
+
+converter.register_structure_hook_factory(_is_optional_scalar, _optional_scalar_factory)
 for _wire_enum in (OperationType, OperationStatus, ExecutionStatus):
     converter.register_structure_hook(_wire_enum, _wire_enum_from_wire)
 for _enum in (OperationType, OperationStatus, OperationAction, InvocationStatus, ExecutionStatus):
@@ -125,6 +166,35 @@ def _is_wire_model(cls: type) -> bool:
 
 converter.register_unstructure_hook_factory(_is_wire_model, _unstructure_factory)
 converter.register_structure_hook_factory(_is_wire_model, _structure_factory)
+
+
+def _optional_model(t: Any) -> type | None:
+    """The wire model ``M`` of a ``M | None`` type, else ``None``."""
+    args = getattr(t, "__args__", None)
+    if not args or len(args) != 2 or type(None) not in args:
+        return None
+    inner = args[0] if args[1] is type(None) else args[1]
+    return inner if isinstance(inner, type) and _is_wire_model(inner) else None
+
+
+def _optional_model_factory(t: Any) -> Any:
+    model = _optional_model(t)
+    assert model is not None
+    found: list[Any] = []  # the model's own hook, looked up on first use (it may be generated)
+
+    def structure(value: Any, _: Any) -> Any:
+        if value is None:
+            return None
+        if not found:
+            found.append(converter.get_structure_hook(model))
+        return found[0](value, model)
+
+    return structure
+
+
+converter.register_structure_hook_factory(
+    lambda t: _optional_model(t) is not None, _optional_model_factory
+)
 
 
 def _event_to_wire(event: Event) -> dict[str, Any]:
