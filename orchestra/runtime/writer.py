@@ -135,6 +135,30 @@ def _measure(item: _Item) -> int:
 _FIXED_BYTES = 640
 
 
+def _rough(item: _Item) -> int:
+    """A coarser upper bound of :func:`_measure` than :func:`_bound`, from lengths alone.
+
+    A character is at most 12 bytes of JSON (a non-BMP character escaped as a surrogate
+    pair); an error is measured.
+    """
+    update = item.update
+    if update is None:
+        return 0
+    if item.size is not None:
+        return item.size
+    chars = len(update.id) + len(update.payload or "")
+    for text in (update.parent_id, update.name, update.sub_type):
+        if text is not None:
+            chars += len(text)
+    invoke = update.chained_invoke_options
+    if invoke is not None:
+        chars += len(invoke.function_name) + len(invoke.tenant_id or "")
+    size = _FIXED_BYTES + 12 * chars
+    if update.error is not None:
+        size += len(json.dumps(to_wire(update.error), separators=(",", ":")).encode())
+    return size
+
+
 def _text(value: str | None) -> int:
     return 0 if value is None else len(encode_basestring_ascii(value))
 
@@ -526,11 +550,13 @@ class CheckpointWriter:
     def _cut(self) -> list[_Item]:
         """Take the next call's items off the queue.
 
-        Sizes are first taken as cheap upper bounds; only when those would end the call
-        are the updates measured exactly, so a call is cut for size only if the next
-        update really does not fit.
+        Sizes are first taken as cheap upper bounds (from lengths, then from escaped
+        strings); only when those would end the call are the updates measured exactly, so
+        a call is cut for size only if the next update really does not fit.
         """
-        batch = self._plan(_bound)
+        batch = self._plan(_rough)
+        if batch.cut_for_size:
+            batch = self._plan(_bound)
         if batch.cut_for_size:
             batch = self._plan(_measure)
         for _ in batch.items:

@@ -44,6 +44,10 @@ _FAMILY = {
 }
 
 
+#: The details of an event that has none (immutable, so one instance serves every event).
+_NO_DETAILS = EventDetails()
+
+
 def payload(text: str | None) -> EventPayload:
     """A result/input payload as events carry it."""
     return EventPayload(truncated=False, payload=text)
@@ -72,7 +76,7 @@ def update_event(update: OperationUpdate, op: Operation, when: datetime) -> Even
     family = _FAMILY[op.type]
     action = update.action
     if action is OperationAction.START:
-        details = EventDetails()
+        details = _NO_DETAILS
         if op.type is OperationType.WAIT and update.wait_options is not None:
             details = EventDetails(
                 duration=update.wait_options.wait_seconds,
