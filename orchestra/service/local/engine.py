@@ -40,12 +40,14 @@ A callback at the wire level: START it, answer it from outside, see the operatio
 from __future__ import annotations
 
 import base64
+import hashlib
+import itertools
 import os
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -118,8 +120,71 @@ class InvocationCrashed(Exception):
         self.message = message
 
 
-def _token() -> str:
-    return base64.b64encode(secrets.token_bytes(33)).decode()
+class _Tokens:
+    """Unguessable checkpoint tokens without a system call each.
+
+    Each token is a keyed BLAKE2b hash of a counter under a 256-bit key drawn once from the
+    operating system: as unpredictable as fresh random bytes to anyone without the key, and
+    about ten times cheaper than ``os.urandom`` on a busy machine (no syscall, no GIL release).
+    """
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            n = next(self._counter)
+        digest = hashlib.blake2b(n.to_bytes(16, "big"), key=self._key, digest_size=33).digest()
+        return base64.b64encode(digest).decode()
+
+
+_token = _Tokens()
+
+
+class _LockedTransaction:
+    """``with``: the engine's lock, then a store transaction (a class: cheaper than a generator)."""
+
+    __slots__ = ("_inner", "_lock", "_store")
+
+    def __init__(self, lock: threading.RLock, store: Store) -> None:
+        self._lock = lock
+        self._store = store
+        self._inner: AbstractContextManager[Transaction] | None = None
+
+    def __enter__(self) -> Transaction:
+        self._lock.acquire()
+        try:
+            self._inner = self._store.transaction()
+            return self._inner.__enter__()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> bool | None:
+        try:
+            assert self._inner is not None
+            return self._inner.__exit__(kind, error, trace)
+        finally:
+            self._lock.release()
+
+
+class _MemoryTransaction:
+    """``with`` on an in-memory store: just the engine's lock."""
+
+    __slots__ = ("_lock", "_store")
+
+    def __init__(self, lock: threading.RLock, store: MemoryStore) -> None:
+        self._lock = lock
+        self._store = store
+
+    def __enter__(self) -> MemoryStore:
+        self._lock.acquire()
+        return self._store
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        self._lock.release()
 
 
 def _process_alive(pid: int) -> bool:
@@ -167,10 +232,10 @@ class LocalService:
         if latest is not None and isinstance(self.clock, VirtualClock):
             self.clock.advance_to(latest)  # never earlier than what the history shows
 
-    @contextmanager
-    def _txn(self) -> Iterator[Transaction]:
-        with self._lock, self.store.transaction() as tx:
-            yield tx
+    def _txn(self) -> AbstractContextManager[Transaction]:
+        if type(self.store) is MemoryStore:
+            return _MemoryTransaction(self._lock, self.store)
+        return _LockedTransaction(self._lock, self.store)
 
     @staticmethod
     def _get(tx: Transaction, arn: str) -> Execution:
@@ -625,7 +690,7 @@ class LocalService:
                     "InvalidParameterValueException", "Invalid marker", status=400
                 ) from None
             size = min(max(max_items or 100, 1), 1000, self.page_size)
-            visible = ex.visible_operations()
+            visible = ex.visible_operations_cached()
             page = visible[start : start + size]
             end = start + size
             return ExecutionState(
