@@ -241,7 +241,20 @@ def worker_floor(n: int, budget: float) -> dict[str, Any]:
     from orchestra.server.functions import make_lambda_client
     from orchestra.server.server import _QuietHandler
 
-    answer = json.dumps({"CheckpointToken": "t", "NewExecutionState": {"Operations": []}}).encode()
+    # The answer orchestra's server gives a step's START+SUCCEED call, as bytes.
+    operation = {
+        "Id": "c4ca4238a0b92382",
+        "Type": "STEP",
+        "SubType": "Step",
+        "Name": "inc",
+        "Status": "SUCCEEDED",
+        "StartTimestamp": 1796000000.123,
+        "EndTimestamp": 1796000000.124,
+        "StepDetails": {"Attempt": 1, "Result": "1"},
+    }
+    answer = json.dumps(
+        {"CheckpointToken": "t" * 44, "NewExecutionState": {"Operations": [operation]}}
+    ).encode()
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -253,7 +266,10 @@ def worker_floor(n: int, budget: float) -> dict[str, Any]:
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = make_lambda_client(f"http://127.0.0.1:{server.server_port}")
-    arn = "arn:aws:lambda:us-west-2:123456789012:function:seq:$LATEST/durable-execution/a/b"
+    arn = (  # an ARN of orchestra's shape (the service's), as long as the real ones
+        "arn:aws:lambda:us-east-1:123456789012:function:seq:$LATEST/durable-execution/"
+        "0123456789abcdef0123456789abcdef/0123456789abcdef0123456789abcdef"
+    )
     updates = [
         {"Id": "abc", "Type": "STEP", "Action": "START", "Name": "inc", "SubType": "Step"},
         {"Id": "abc", "Type": "STEP", "Action": "SUCCEED", "Name": "inc", "Payload": "1"},
@@ -261,7 +277,7 @@ def worker_floor(n: int, budget: float) -> dict[str, Any]:
     begin = time.perf_counter()
     for _ in range(n):
         client.checkpoint_durable_execution(
-            DurableExecutionArn=arn, CheckpointToken="t" * 60, Updates=updates
+            DurableExecutionArn=arn, CheckpointToken="t" * 44, Updates=updates
         )
     seconds = time.perf_counter() - begin
     server.shutdown()
