@@ -124,3 +124,41 @@ def test_summary_has_the_documented_shape() -> None:
     text = run.table(results)
     seq_row = next(line for line in text.splitlines() if "1,000 sequential steps" in line)
     assert "9.000 s (9.000 s)" in seq_row and "2.000 s (1.000 s)" in seq_row
+
+
+def serve_worker(side: str) -> dict:
+    credentials = {  # the official runner signs its Invoke calls: dummy values do
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-west-2",
+    }
+    env = {**os.environ, **credentials, "PYTHONPATH": str(BENCH.parent)}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "serve.py"), "--worker", side, "--n", str(N)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_serve_bench_runs_orchestra_over_http_with_one_call_per_step() -> None:
+    record = serve_worker("orchestra")
+    assert record["status"] == "SUCCEEDED"
+    assert record["checkpoint_calls"] == N
+    assert record["seconds"] > 0 and record["server_ms"] > 0
+
+
+def test_the_serve_bench_floor_runs() -> None:
+    record = serve_worker("floor")
+    assert record["status"] == "SUCCEEDED" and record["seconds"] > 0
+
+
+def test_the_serve_bench_runs_the_official_web_runner() -> None:
+    pytest.importorskip("aws_durable_execution_sdk_python_testing")
+    record = serve_worker("official")
+    assert record["status"] == "SUCCEEDED"
+    assert record["seconds"] > 0 and record["server_ms"] > 0
