@@ -270,3 +270,70 @@ def test_approval_walkthrough_end_to_end(tmp_path):
         assert name in html
     table = orchestra(db, "history", arn)
     assert "record decision" in table.stdout and '"approved"' in table.stdout
+
+
+def test_serve_runs_a_registered_workflow_for_a_stock_boto3_client_and_the_cli_sees_it(tmp_path):
+    import urllib.request
+
+    import boto3
+    from botocore.config import Config
+
+    db = tmp_path / "o.db"
+    server = start(db, "serve", "--port", "0", "--function", "approve=cli_workflows:approval")
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        line = ""
+        while "http://" not in line:  # serve prints the URL it listens on
+            assert time.monotonic() < deadline and server.poll() is None, server.stderr
+            line = server.stdout.readline()
+        url = "http://" + line.split("http://", 1)[1].split()[0]
+        assert url.startswith("http://127.0.0.1:")
+        body = json.dumps({"FunctionName": "approve", "Input": json.dumps({"order": 7})})
+        request = urllib.request.Request(
+            f"{url}/start-durable-execution", data=body.encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
+            assert answer.status == 201
+            arn = json.loads(answer.read())["ExecutionArn"]
+        client = boto3.client(
+            "lambda",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=Config(retries={"max_attempts": 0}),
+        )
+        callback_id = None
+        while callback_id is None:  # the workflow waits for its approval callback
+            assert time.monotonic() < deadline
+            events = client.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+            started = [e for e in events if e["EventType"] == "CallbackStarted"]
+            if started:
+                callback_id = started[0]["CallbackStartedDetails"]["CallbackId"]
+            else:
+                time.sleep(0.02)
+        listed = orchestra(db, "list", "--json")  # another process reads the same database
+        assert listed.returncode == 0, listed.stderr
+        assert [e["Status"] for e in json.loads(listed.stdout)] == ["RUNNING"]
+        client.send_durable_execution_callback_success(
+            CallbackId=callback_id, Result=b'{"ok": true}'
+        )
+        status = "RUNNING"
+        while status == "RUNNING":
+            assert time.monotonic() < deadline
+            status = client.get_durable_execution(DurableExecutionArn=arn)["Status"]
+            time.sleep(0.02)
+        assert status == "SUCCEEDED"
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert server.returncode in (0, 130)
+    shown = orchestra(db, "history", arn, "--json")
+    assert shown.returncode == 0, shown.stderr
+    kinds = [e["EventType"] for e in json.loads(shown.stdout)["Events"]]
+    assert kinds[0] == "ExecutionStarted" and kinds[-1] == "ExecutionSucceeded"
+    assert "CallbackSucceeded" in kinds
