@@ -56,11 +56,12 @@ class VirtualClock:
         self._mono = time.monotonic()
         self._skipped = timedelta()
         self._lock = threading.Lock()
+        #: now() = origin + monotonic time: one addition, no lock (origin is swapped whole).
+        self._origin = self._start - timedelta(seconds=self._mono)
 
     def now(self) -> datetime:
         """The virtual current time."""
-        with self._lock:
-            return self._start + timedelta(seconds=time.monotonic() - self._mono) + self._skipped
+        return self._origin + timedelta(seconds=time.monotonic())
 
     def advance_to(self, moment: datetime) -> None:
         """Jump forward to ``moment`` (no-op if it has passed)."""
@@ -68,3 +69,4 @@ class VirtualClock:
             now = self._start + timedelta(seconds=time.monotonic() - self._mono) + self._skipped
             if moment > now:
                 self._skipped += moment - now
+                self._origin = self._start - timedelta(seconds=self._mono) + self._skipped
