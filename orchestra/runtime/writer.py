@@ -199,16 +199,18 @@ def _may_follow(previous: OperationAction, update: OperationUpdate) -> bool:
     )
 
 
-@attrs.define
 class _Batch:
     """The items of one call, and the rules that decide where the call is cut."""
 
-    items: list[_Item] = attrs.field(factory=list)
-    updates: int = 0
-    size: int = 0
-    last_action: dict[str, OperationAction] = attrs.field(factory=dict)
-    closed: bool = False  # an EXECUTION update ends the call
-    cut_for_size: bool = False  # the call ended because the next update was too large
+    __slots__ = ("closed", "cut_for_size", "items", "last_action", "size", "updates")
+
+    def __init__(self) -> None:
+        self.items: list[_Item] = []
+        self.updates = 0
+        self.size = 0
+        self.last_action: dict[str, OperationAction] = {}
+        self.closed = False  # an EXECUTION update ends the call
+        self.cut_for_size = False  # the call ended because the next update was too large
 
     def accepts(self, item: _Item, size: int) -> bool:
         """Whether ``item`` (of ``size`` bytes) may join this call."""
@@ -340,7 +342,10 @@ class CheckpointWriter:
         self._queue: deque[_Item] = deque()
         self._seq = 0
         self._flush_upto = 0  # items with a smaller seq are due
-        self._cond = threading.Condition()
+        # a plain lock (entered from C, unlike a Condition) guards the state; the condition
+        # shares it, for the writer thread's sleeps
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._closing = False
         self._aborted = False  # no more calls and no more callbacks
         self._stopped = False  # the thread has stopped (failed, or abandoned)
@@ -368,7 +373,7 @@ class CheckpointWriter:
             RuntimeError: the writer was closed or aborted. After a failure (already
                 reported to ``on_error``) submissions are dropped.
         """
-        with self._cond:
+        with self._lock:
             if self._closing or self._aborted:
                 raise RuntimeError("the checkpoint writer is closed")
             if self._stopped:
@@ -397,10 +402,13 @@ class CheckpointWriter:
         due = -math.inf if head.seq < self._flush_upto else head.queued_at + self._async_bound
         if due < self._wake_at:
             self._cond.notify_all()
+            # woken: it looks at the queue before it sleeps again, so later submissions
+            # need not wake it again (until then, it counts as awake)
+            self._wake_at = -math.inf
 
     def flush(self) -> None:
         """Have the writer thread send everything queued so far, without waiting for more."""
-        with self._cond:
+        with self._lock:
             if self._flush_upto < self._seq:
                 self._flush_upto = self._seq
                 self._cond.notify_all()
@@ -420,7 +428,7 @@ class CheckpointWriter:
         """
         sent = False
         while True:
-            with self._cond:
+            with self._lock:
                 if self._aborted or self._stopped or self._closing or not self._queue:
                     return sent
                 self._flush_upto = max(self._flush_upto, self._seq)
@@ -442,7 +450,7 @@ class CheckpointWriter:
 
     def withdraw(self, owners: Collection[int]) -> None:
         """Drop the queued, not yet sent items whose owner is in ``owners``."""
-        with self._cond:
+        with self._lock:
             kept = [item for item in self._queue if item.owner is None or item.owner not in owners]
             self._queue = deque(kept)
 
@@ -457,7 +465,7 @@ class CheckpointWriter:
             Whether the writer finished in time. When it did not, it is aborted: the call in
             flight is abandoned and nothing more is sent or called back.
         """
-        with self._cond:
+        with self._lock:
             self._closing = True
             self._cond.notify_all()
         self._thread.join(timeout)
@@ -473,7 +481,7 @@ class CheckpointWriter:
         self._thread.join(ABORT_JOIN_SECONDS)
 
     def _halt(self) -> None:
-        with self._cond:
+        with self._lock:
             self._aborted = True
             self._queue.clear()
             self._cond.notify_all()
@@ -494,7 +502,7 @@ class CheckpointWriter:
         """Send ``batch`` (this thread set ``_calling``); whether the writer goes on."""
         try:
             acks, operations = self._send(batch)
-            with self._cond:
+            with self._lock:
                 if self._aborted:
                     return False
             self._on_ack(acks, operations)
@@ -502,7 +510,7 @@ class CheckpointWriter:
             self._fail(exc)
             return False
         finally:
-            with self._cond:
+            with self._lock:
                 self._calling = False
                 self._nudge()
         return True
@@ -517,7 +525,7 @@ class CheckpointWriter:
         return head.queued_at + self._async_bound - time.monotonic()
 
     def _next_batch(self) -> list[_Item] | None:
-        with self._cond:
+        with self._lock:
             while True:
                 if self._aborted or self._stopped:
                     return None
@@ -579,10 +587,11 @@ class CheckpointWriter:
         operations = list(state.operations)
         if response.checkpoint_token:
             self._token = response.checkpoint_token
-            pages = read_pages(
-                self._service, self._arn, self._token, state.next_marker, logger=self._log
-            )
-            operations.extend(pages)
+            if state.next_marker:
+                pages = read_pages(
+                    self._service, self._arn, self._token, state.next_marker, logger=self._log
+                )
+                operations.extend(pages)
         elif updates and updates[-1].type is OperationType.EXECUTION:
             self._token = None  # the execution completed: the token is spent, no paging
             self._log.debug("the execution completed; no checkpoint token is left")
@@ -614,7 +623,7 @@ class CheckpointWriter:
         return response
 
     def _fail(self, error: BaseException) -> None:
-        with self._cond:
+        with self._lock:
             self._stopped = True
             self._calling = False
             self._queue.clear()
