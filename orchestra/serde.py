@@ -35,7 +35,7 @@ import cattrs
 
 from orchestra.errors import SerializationError
 
-__all__ = ["JsonSerde", "Serde", "payload_converter"]
+__all__ = ["PLAIN_TYPES", "JsonSerde", "Serde", "payload_converter"]
 
 T = TypeVar("T")
 
@@ -56,6 +56,15 @@ payload_converter.register_unstructure_hook(
 payload_converter.register_unstructure_hook(
     frozenset, lambda v: [payload_converter.unstructure(x) for x in v]
 )
+
+
+#: Values of exactly these types are JSON as they are: no converter runs for them, and
+#: their JSON reads back as an equal value of the same type.
+PLAIN_TYPES = frozenset({int, str, bool, float, type(None)})
+
+# one encoder and decoder for every call (json.dumps with options builds an encoder per call)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_DECODER = json.JSONDecoder()
 
 
 @runtime_checkable
@@ -94,8 +103,8 @@ class JsonSerde(Generic[T]):
     def serialize(self, value: T) -> str:
         """Encode ``value`` as compact JSON."""
         try:
-            plain = payload_converter.unstructure(value)
-            return json.dumps(plain, separators=(",", ":"), allow_nan=False)
+            plain = value if type(value) in PLAIN_TYPES else payload_converter.unstructure(value)
+            return _ENCODER.encode(plain)
         except (TypeError, ValueError, RecursionError) as exc:
             raise SerializationError(
                 f"cannot serialise a value of type {_describe(value)} as JSON: {exc}. "
@@ -105,7 +114,7 @@ class JsonSerde(Generic[T]):
     def deserialize(self, data: str) -> T:
         """Decode JSON and structure it into ``type_``."""
         try:
-            plain = json.loads(data)
+            plain = _DECODER.decode(data) if type(data) is str else json.loads(data)
         except ValueError as exc:
             raise SerializationError(f"payload is not valid JSON: {exc}") from exc
         if self.type_ is Any or self.type_ is None or self.type_ is type(None):

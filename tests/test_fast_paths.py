@@ -226,3 +226,104 @@ def test_a_crash_injected_at_a_call_made_on_the_invocation_thread_loses_nothing(
     assert run.status == "SUCCEEDED" and run.result == 6
     steps = [op for op in run.operations if op.type is OperationType.STEP]
     assert len(steps) == 6
+
+
+# --- per-step fast paths: each is checked against what the general path does -------------
+
+
+def test_a_plain_step_result_is_not_decoded_again_but_a_typed_one_still_is():
+    from orchestra.interpreter.payloads import ANY_SERDE, encode_checked, serde_for
+
+    for value in (0, -5, 2**70, "é\ud800", True, None, 1.5, -0.0):
+        payload, decoded = encode_checked(ANY_SERDE, value, "id", None, 1024, "step result")
+        assert decoded == value and type(decoded) is type(value)
+        assert payload == ANY_SERDE.serialize(value)
+    # values that do not read back as themselves still go through the decoder
+    assert encode_checked(ANY_SERDE, (1, 2), "id", None, None, "x")[1] == [1, 2]
+
+    def typed() -> int:
+        return 1
+
+    serde = serde_for({}, typed, None)
+    assert encode_checked(serde, "7", "id", None, None, "x") == ('"7"', 7)
+    assert encode_checked(serde, True, "id", None, None, "x")[1] == 1  # bool is not int
+
+
+def test_a_plain_step_result_over_the_limit_is_still_refused():
+    from orchestra.interpreter.payloads import ANY_SERDE, encode_checked
+    from orchestra.interpreter.signals import ExecutionFailure
+
+    with pytest.raises(ExecutionFailure):
+        encode_checked(ANY_SERDE, "é" * 200, "id", None, 1000, "step result")  # 1,202 bytes
+    assert encode_checked(ANY_SERDE, "a" * 300, "id", None, 1000, "x")[1] == "a" * 300  # measured
+    assert encode_checked(ANY_SERDE, "a" * 240, "id", None, 1000, "x")[1] == "a" * 240  # bounded
+
+
+def test_the_machine_reads_its_clock_only_when_an_operation_needs_the_time():
+    from orchestra import Wait
+    from orchestra.interpreter.history import HistoryIndex
+    from orchestra.interpreter.machine import Machine
+
+    reads: list[int] = []
+
+    def clock() -> int:
+        reads.append(1)
+        return 5_000
+
+    def workflow() -> Generator[Any, Any, None]:
+        yield Wait(10)
+
+    machine = Machine(sequential, 3, HistoryIndex(), execution_arn="arn", clock=clock)
+    machine.run()
+    assert reads == []  # a step needs no time
+    machine = Machine(workflow, None, HistoryIndex(), execution_arn="arn", clock=clock)
+    machine.run()
+    assert len(reads) == 1  # the wait's start time: read once, when used
+    machine.run(7_000)  # a time given is used as it is
+    assert machine.now_ms == 7_000 and len(reads) == 1
+
+
+def test_a_step_reported_from_another_thread_by_run_here_is_not_lost():
+    from orchestra.runtime.executor import StepExecutor
+
+    class Handing(StepExecutor):
+        def run_here(self, command, execution_arn, report, *, now=None):  # type: ignore[no-untyped-def]
+            thread = threading.Thread(target=self._run, args=(command, execution_arn, report, now))
+            thread.start()
+            thread.join()
+
+    service = ThreadRecordingService()
+    arn = service.run(sequential, 4, executor=Handing())
+    assert service.inner.execution(arn).result == "4"
+
+
+def test_the_writer_thread_is_woken_once_however_many_updates_wait_for_it():
+    from orchestra.runtime.writer import CheckpointWriter
+
+    service = LocalService()
+    arn = service.start_execution("fn", "{}")
+    token = service.invocation_event(arn)["CheckpointToken"]
+    writer = CheckpointWriter(service, arn, token, on_ack=lambda a, o: None, on_error=print)
+    time.sleep(0.05)  # the thread sleeps with an empty queue
+    woken = [0]
+    notify_all = writer._cond.notify_all
+
+    def counting() -> None:
+        woken[0] += 1
+        notify_all()
+
+    writer._cond.notify_all = counting  # type: ignore[method-assign]
+    with writer._lock:  # the thread cannot run meanwhile: every submission finds it asleep
+        for i in range(20):
+            writer._queue.append(_item(writer, f"s{i}"))
+            writer._nudge()
+    assert woken[0] == 1
+    writer.close(5)
+
+
+def _item(writer: Any, op_id: str) -> Any:
+    from orchestra.runtime.writer import _Item
+
+    writer._seq += 1
+    update = OperationUpdate(id=op_id, type=OperationType.STEP, action=A.START)
+    return _Item(writer._seq - 1, update, None, None, time.monotonic())

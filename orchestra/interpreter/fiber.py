@@ -62,6 +62,10 @@ class FiberState(enum.Enum):
     #: Cancelled: its generator is closed and nothing it asked for reaches the wire.
     CANCELLED = "cancelled"
 
+    # members are singletons compared by identity: hashing them by identity too keeps the
+    # transition checks off Enum's Python-level __hash__ (a few per operation)
+    __hash__ = object.__hash__
+
 
 S = FiberState
 _WAITING = frozenset({S.ON_STEP, S.ON_ACK, S.ON_TIMER, S.ON_SERVICE, S.ON_CHILDREN})

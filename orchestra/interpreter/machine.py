@@ -157,6 +157,9 @@ class Machine:
         execution_arn: the execution's ARN (for messages).
         random: a source of uniform numbers in [0, 1) for retry jitter.
         now_ms: the current time in epoch milliseconds when the invocation starts.
+        clock: the current time in epoch milliseconds, read when an operation needs it
+            during a :meth:`run` that was given no time (a workflow of steps never needs
+            it, so a run reads no clock then).
         observer: called with ``(op_id, op, path, position)`` for every yielded operation
             (the testing tools record replays with it).
         on_resume: called around each resumption of a fiber (see :data:`ResumeHook`).
@@ -171,6 +174,7 @@ class Machine:
         execution_arn: str,
         random: Callable[[], float] = lambda: 0.5,
         now_ms: int = 0,
+        clock: Callable[[], int] | None = None,
         observer: Observer | None = None,
         on_resume: ResumeHook | None = None,
     ) -> None:
@@ -180,6 +184,8 @@ class Machine:
         self._arn = execution_arn
         self._random = random
         self._now_ms = now_ms
+        self._clock = clock
+        self._clock_stale = False  # the clock is read before the time is next used
         self._ready: deque[Fiber] = deque()
         self._commands: list[Command] = []
         self._steps: dict[str, Fiber] = {}  # op id -> the fiber waiting for that step
@@ -197,14 +203,14 @@ class Machine:
         self.replayed = 0
         self.new = 0
         self._root: Fiber | None = None
+        #: Whether the history held operations of an earlier invocation when this one began.
+        self._prior = history.has_prior_operations()
         try:
             gen = start_workflow(workflow, input_value)
         except ExecutionError as exc:
             self._fail(exc)
             return
-        self._root = self._new_fiber(
-            gen, Context.root(), parent=None, replaying=history.has_prior_operations()
-        )
+        self._root = self._new_fiber(gen, Context.root(), parent=None, replaying=self._prior)
         self._root.on_done = self._root_finished
         self._ready.append(self._root)
 
@@ -232,6 +238,8 @@ class Machine:
         """
         if now_ms is not None:
             self._now_ms = max(self._now_ms, now_ms)
+        elif self._clock is not None:
+            self._clock_stale = True
         if self._closing:
             return self._take_commands()
         self._guarded(self._run_ready)
@@ -322,6 +330,10 @@ class Machine:
     @property
     def now_ms(self) -> int:
         """The current time in epoch milliseconds, as last given by the shell."""
+        if self._clock_stale:
+            self._clock_stale = False
+            assert self._clock is not None
+            self._now_ms = max(self._now_ms, self._clock())
         return self._now_ms
 
     @property
@@ -548,7 +560,9 @@ class Machine:
         if self._observer is not None:
             self._observer(op_id, op, fiber.path, fiber.counter)
         recorded = self._history.get(op_id)
-        check_recorded(self._history, fiber, op, op_id, recorded)
+        if recorded is not None or self._prior:
+            # (without a prior history there is no later operation a new one could skip)
+            check_recorded(self._history, fiber, op, op_id, recorded)
         if recorded is None:
             self.new += 1
         else:
@@ -583,7 +597,7 @@ class Machine:
         if not (self._steps or self._acks or self._confirms):
             return  # nothing else in flight: the invocation suspends and the service re-invokes
         due = self.next_wakeup_ms
-        if due is None or due > self._now_ms:
+        if due is None or due > self.now_ms:
             return
         self._next_ack += 1
         self._poll_ack = self._next_ack
@@ -599,7 +613,7 @@ class Machine:
             self._guarded(pending.then)
             if fiber.state is S.ON_TIMER and fiber.pending is not None and pending.due_ms:
                 # still not complete: poll again a little later
-                due = max(fiber.pending.due_ms or 0, self._now_ms + POLL_INTERVAL_MS)
+                due = max(fiber.pending.due_ms or 0, self.now_ms + POLL_INTERVAL_MS)
                 fiber.pending.due_ms = due
 
     # --- fiber bookkeeping -------------------------------------------------------------------

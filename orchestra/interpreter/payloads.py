@@ -18,9 +18,9 @@ from typing import Any, get_args, get_origin, get_type_hints
 from orchestra.errors import PayloadTooLargeError, SerializationError
 from orchestra.interpreter.signals import ExecutionFailure, label
 from orchestra.ops import is_generator_function
-from orchestra.serde import JsonSerde, Serde
+from orchestra.serde import PLAIN_TYPES, JsonSerde, Serde
 
-__all__ = ["ANY_SERDE", "decode", "encode", "serde_for"]
+__all__ = ["ANY_SERDE", "decode", "encode", "encode_checked", "serde_for"]
 
 ANY_SERDE: JsonSerde[Any] = JsonSerde()
 
@@ -91,7 +91,7 @@ def encode(
                 f"the serde of {label(op_id, name)} returned {type(payload).__name__}, not str"
             )
         )
-    if limit is not None:
+    if limit is not None and len(payload) * 4 > limit:  # UTF-8: at most 4 bytes a character
         size = len(payload.encode())
         if size > limit:
             raise ExecutionFailure(
@@ -102,3 +102,26 @@ def encode(
                 )
             )
     return payload
+
+
+def encode_checked(
+    serde: Serde[Any],
+    value: Any,
+    op_id: str,
+    name: str | None,
+    limit: int | None,
+    what: str,
+) -> tuple[str, Any]:
+    """:func:`encode` ``value``, and decode the payload back: the value a replay would see.
+
+    Decoding fails here, before anything is checkpointed, if the payload cannot be read
+    back. A plain value (``int``, ``str``, ``bool``, ``float``, ``None``) under the default
+    JSON codec, untyped or typed as exactly its own type, reads back as itself: it is not
+    decoded again.
+    """
+    payload = encode(serde, value, op_id, name, limit, what)
+    if type(serde) is JsonSerde and type(value) in PLAIN_TYPES:
+        wanted = serde.type_
+        if wanted is Any or wanted is type(value):
+            return payload, value
+    return payload, decode(serde, payload, op_id, name)

@@ -23,7 +23,7 @@ from orchestra.errors import (
 )
 from orchestra.errors import operation_error_from as rebuild
 from orchestra.interpreter.commands import RunStep
-from orchestra.interpreter.payloads import decode, encode, serde_for
+from orchestra.interpreter.payloads import decode, encode_checked, serde_for
 from orchestra.interpreter.signals import BLOCKED, ExecutionFailure, label
 from orchestra.interpreter.timers import due_ms
 from orchestra.ops import Step
@@ -122,8 +122,10 @@ def _succeeded(
                 "sub-workflow."
             )
         )
-    payload = encode(serde, value, op_id, op.name, STEP_PAYLOAD_LIMIT, "step result")
-    decoded = decode(serde, payload, op_id, op.name)  # fail before checkpointing
+    # decoded before checkpointing: a payload that cannot be read back fails here
+    payload, decoded = encode_checked(
+        serde, value, op_id, op.name, STEP_PAYLOAD_LIMIT, "step result"
+    )
     update = k.update(fiber, op, op_id, A.SUCCEED, payload=payload)
     k.checkpoint(fiber, update, lambda: k.wake(fiber, decoded, None))
 

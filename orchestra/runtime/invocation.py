@@ -29,6 +29,7 @@ Threads, and the hand-offs that are avoided:
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import queue
@@ -181,8 +182,7 @@ def _set_log_fields(arn: str) -> Callable[[bool, str | None], Callable[[], None]
         fields = made.get((replaying, parent_id))
         if fields is None:
             fields = made[replaying, parent_id] = LogFields(arn, replaying, parent_id=parent_id)
-        token = current_fields.set(fields)
-        return lambda: current_fields.reset(token)
+        return functools.partial(current_fields.reset, current_fields.set(fields))
 
     return enter
 
@@ -216,6 +216,9 @@ class _Invocation:
         self.next_ack = -1  # the shell's own sync checkpoints count down, never clashing
         self._abandoned = False
         self._lock = threading.Lock()
+        #: The outcome of the step that ran on the driver thread, handed straight back.
+        self._here: StepFinished | None = None
+        self._driver_thread = -1  # the driver's thread ident, once it drives
 
     @property
     def writer(self) -> CheckpointWriter:
@@ -230,6 +233,18 @@ class _Invocation:
 
     def _report(self, op_id: str, value: Any, error: BaseException | None) -> None:
         self._post(StepFinished(op_id, value, error))
+
+    def _keep(self, op_id: str, value: Any, error: BaseException | None) -> None:
+        """Report a step run by :meth:`StepExecutor.run_here`.
+
+        On the driver thread (as the executor does) the outcome goes straight back to the
+        driver, not through the inbox; from any other thread (an executor that hands the
+        step on) it is posted as usual.
+        """
+        if threading.get_ident() == self._driver_thread:
+            self._here = StepFinished(op_id, value, error)
+        else:
+            self._report(op_id, value, error)
 
     def _issue(self, commands: list[Any]) -> RunStep | None:
         """Hand ``commands`` on; return the one step to run on this thread, if any."""
@@ -284,14 +299,22 @@ class _Invocation:
     def drive(self) -> None:
         """Run the machine to an outcome."""
         machine = self.machine
+        self._driver_thread = threading.get_ident()
         while True:
             self._check_alive()
-            here = self._issue(machine.run(self.clock_ms()))
+            here = self._issue(machine.run())  # the machine reads the clock if it needs it
             if machine.outcome is not None:
                 return
             if here is not None:
-                self.executor.run_here(here, self.arn, self._report, now=self.clock)
+                self._here = None
+                self.executor.run_here(here, self.arn, self._keep, now=self.clock)
                 self._check_alive()
+                finished, self._here = self._here, None
+                if finished is not None:
+                    if isinstance(finished.error, ProcessCrash):
+                        raise finished.error
+                    machine.handle(finished)
+                    continue
             elif machine.awaiting_acks and self.inbox.empty():
                 self.writer.send_now()  # idle until the answer: make the call right here
             event = self._next_event()
@@ -459,6 +482,7 @@ def run_invocation(
         execution_arn=arn,
         random=rng,
         now_ms=clock_ms(),
+        clock=clock_ms,
         on_resume=_set_log_fields(arn),
     )
 
