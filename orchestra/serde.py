@@ -29,6 +29,7 @@ import json
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any, Generic, Protocol, TypeVar, final, runtime_checkable
 
 import cattrs
@@ -103,7 +104,12 @@ class JsonSerde(Generic[T]):
     def serialize(self, value: T) -> str:
         """Encode ``value`` as compact JSON."""
         try:
-            plain = value if type(value) in PLAIN_TYPES else payload_converter.unstructure(value)
+            kind = type(value)
+            if kind is int:
+                return int.__repr__(value)  # what the encoder writes for an int
+            if kind is str:
+                return encode_basestring_ascii(value)  # type: ignore[arg-type]  # (a str)
+            plain = value if kind in PLAIN_TYPES else payload_converter.unstructure(value)
             return _ENCODER.encode(plain)
         except (TypeError, ValueError, RecursionError) as exc:
             raise SerializationError(

@@ -327,3 +327,17 @@ def _item(writer: Any, op_id: str) -> Any:
     writer._seq += 1
     update = OperationUpdate(id=op_id, type=OperationType.STEP, action=A.START)
     return _Item(writer._seq - 1, update, None, None, time.monotonic())
+
+
+def test_plain_values_are_written_exactly_as_the_json_encoder_writes_them():
+    import json
+
+    from orchestra.errors import SerializationError
+    from orchestra.serde import JsonSerde
+
+    codec = JsonSerde()
+    for value in (0, -3, 2**80, 'a"\\é\ud800\n\x00', "", True, False, None, 1.5, [1, "x"]):
+        assert codec.serialize(value) == json.dumps(value, separators=(",", ":"), allow_nan=False)
+    for bad in (10**5000, float("nan")):  # over int's digit limit; not JSON
+        with pytest.raises(SerializationError):
+            codec.serialize(bad)
