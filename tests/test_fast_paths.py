@@ -341,3 +341,51 @@ def test_plain_values_are_written_exactly_as_the_json_encoder_writes_them():
     for bad in (10**5000, float("nan")):  # over int's digit limit; not JSON
         with pytest.raises(SerializationError):
             codec.serialize(bad)
+
+
+def test_send_now_once_makes_one_call_and_keeps_the_rest_queued():
+    from orchestra.runtime.writer import MAX_BATCH_UPDATES, CheckpointWriter
+
+    service = ThreadRecordingService()
+    arn = service.inner.start_execution("fn", "{}")
+    token = service.inner.invocation_event(arn)["CheckpointToken"]
+    acked: list[Any] = []
+    writer = CheckpointWriter(
+        service, arn, token, on_ack=lambda a, o: acked.append(a), on_error=print
+    )
+    for i in range(MAX_BATCH_UPDATES + 40):
+        writer.submit(OperationUpdate(id=f"s{i}", type=OperationType.STEP, action=A.START), ack=i)
+    assert writer.send_now(once=True)
+    assert [len(c.updates) for c in service.calls] == [MAX_BATCH_UPDATES]
+    assert writer.queued == 40
+    assert writer.send_now()
+    assert [len(c.updates) for c in service.calls] == [MAX_BATCH_UPDATES, 40]
+    writer.close(5)
+
+
+def test_a_map_sends_full_calls_while_its_items_are_finishing():
+    # 1,000 one-step items, 100 at a time: 4,002 updates, so at least 17 calls of 250. The
+    # driver waits for results still coming before each call, and sends one call at a time
+    # while items run, so the calls stay nearly full (without it: 31 to 41 calls here).
+    def item(x: int, _: int) -> int:
+        return x + 1
+
+    def workflow() -> Generator[Any, Any, int]:
+        result = yield Map(list(range(1000)), item, max_concurrency=100)
+        return sum(result.values())
+
+    service = ThreadRecordingService()
+    arn = service.run(workflow)
+    assert service.inner.execution(arn).result == str(sum(range(1, 1001)))
+    sizes = [len(c.updates) for c in service.calls]
+    assert sum(sizes) == 4002
+    assert len(sizes) <= 24, sizes
+
+
+def test_a_sequential_workflow_never_lingers():
+    service = ThreadRecordingService()
+    begin = time.monotonic()
+    service.run(sequential, 200)
+    # 200 lingering waits of 2 ms would take 0.4 s alone
+    assert time.monotonic() - begin < 0.4
+    assert len(service.calls) == 200

@@ -64,7 +64,7 @@ from orchestra.interpreter.events import Acknowledged, Event, Resume, StepFinish
 from orchestra.interpreter.history import HistoryIndex
 from orchestra.interpreter.machine import Machine
 from orchestra.runtime.executor import StepExecutor
-from orchestra.runtime.writer import STATE_PAGE_SIZE, CheckpointWriter
+from orchestra.runtime.writer import MAX_BATCH_UPDATES, STATE_PAGE_SIZE, CheckpointWriter
 from orchestra.service.api import Call, DurableService, ServiceError, classify
 from orchestra.wire.converter import to_wire
 from orchestra.wire.models import (
@@ -187,6 +187,14 @@ def _set_log_fields(arn: str) -> Callable[[bool, str | None], Callable[[], None]
     return enter
 
 
+#: While other steps are finishing, the driver waits for more results before a call as long
+#: as they come less than this apart (see ``_Invocation._linger``): fewer, fuller calls for a
+#: Map or a Parallel ...
+LINGER_GAP_SECONDS = 0.002
+#: ... but never longer than this after the first update queued since the last call.
+LINGER_MAX_SECONDS = 0.02
+
+
 class _Invocation:
     """The loop of one invocation, run on its driver thread; see :func:`run_invocation`."""
 
@@ -219,6 +227,7 @@ class _Invocation:
         #: The outcome of the step that ran on the driver thread, handed straight back.
         self._here: StepFinished | None = None
         self._driver_thread = -1  # the driver's thread ident, once it drives
+        self._lingering_since: float | None = None
 
     @property
     def writer(self) -> CheckpointWriter:
@@ -292,6 +301,32 @@ class _Invocation:
         except queue.Empty:
             return Resume(self.clock_ms())
 
+    def _linger(self) -> Event | None:
+        """Wait a moment for more results before a call, while other steps are finishing.
+
+        With steps still running on the pool (a Map, a Parallel), the results that arrive
+        less than :data:`LINGER_GAP_SECONDS` apart join this call instead of making calls of
+        their own: the wait ends when the call is full, when results stop coming for that
+        long, or :data:`LINGER_MAX_SECONDS` after the first update queued since the last call.
+        A sequential workflow (no other step running) never waits.
+        """
+        if not self.machine.running_step_count or self.writer.queued >= MAX_BATCH_UPDATES:
+            return None
+        now = time.monotonic()
+        if self._lingering_since is None:
+            self._lingering_since = now
+        left = min(
+            LINGER_GAP_SECONDS,
+            LINGER_MAX_SECONDS - (now - self._lingering_since),
+            self.deadline.left(),
+        )
+        if left <= 0:
+            return None
+        try:
+            return self.inbox.get(timeout=left)
+        except queue.Empty:
+            return None
+
     def _check_alive(self) -> None:
         if not self.alive:
             raise _Abandoned
@@ -315,9 +350,16 @@ class _Invocation:
                         raise finished.error
                     machine.handle(finished)
                     continue
-            elif machine.awaiting_acks and self.inbox.empty():
-                self.writer.send_now()  # idle until the answer: make the call right here
-            event = self._next_event()
+            event: Event | None = None
+            if here is None and machine.awaiting_acks and self.inbox.empty():
+                event = self._linger()
+                if event is None:
+                    self._lingering_since = None
+                    # Idle until the answer: make the call right here. With other steps still
+                    # running, one call: the rest waits for the results that may join it.
+                    self.writer.send_now(once=machine.running_step_count > 0)
+            if event is None:
+                event = self._next_event()
             if isinstance(event, WriterFailed):
                 machine.handle(event)
                 raise event.error

@@ -413,13 +413,22 @@ class CheckpointWriter:
                 self._flush_upto = self._seq
                 self._cond.notify_all()
 
-    def send_now(self) -> bool:
+    @property
+    def queued(self) -> int:
+        """How many updates wait to be sent (a hint: it may change at once)."""
+        return len(self._queue)
+
+    def send_now(self, *, once: bool = False) -> bool:
         """Send everything queued so far on the calling thread, in as many calls as needed.
 
         The producer calls this when it would otherwise sit idle until an answer: the call
         is made right here, with no hand-off to the writer thread and back. Acknowledgements
         and failures are reported through ``on_ack`` and ``on_error`` (on this thread)
         before it returns; a failure is never raised.
+
+        Args:
+            once: make one call at most (what does not fit stays queued, for the caller to
+                send with whatever joins it).
 
         Returns:
             Whether calls were made. ``False`` when nothing is queued, the writer stopped,
@@ -447,6 +456,8 @@ class CheckpointWriter:
             if not self._call(batch):
                 return True
             sent = True
+            if once:
+                return sent
 
     def withdraw(self, owners: Collection[int]) -> None:
         """Drop the queued, not yet sent items whose owner is in ``owners``."""
