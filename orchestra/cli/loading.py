@@ -16,13 +16,12 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any
 
+from orchestra._spec import import_attr
 from orchestra.ops import is_generator_function
 
 __all__ = ["WorkflowLoadError", "load_workflow", "split_spec"]
@@ -50,15 +49,6 @@ def _importable_cwd() -> None:
         sys.path.insert(0, cwd)
 
 
-def _where(exc: BaseException) -> str:
-    """``file:line`` of the innermost frame of ``exc``'s traceback (no full traceback)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return ""
-    last = frames[-1]
-    return f" (at {last.filename}:{last.lineno})"
-
-
 def load_workflow(spec: str) -> Callable[..., Any]:
     """Import ``module:attr`` and return the workflow generator function it names.
 
@@ -70,31 +60,7 @@ def load_workflow(spec: str) -> Callable[..., Any]:
     """
     module_name, attr = split_spec(spec)
     _importable_cwd()
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            raise WorkflowLoadError(
-                f"cannot import module {module_name!r}: no module named {exc.name!r} "
-                f"(looked in the current directory {os.getcwd()} and on sys.path)"
-            ) from None
-        raise WorkflowLoadError(
-            f"importing module {module_name!r} failed: {type(exc).__name__}: {exc}{_where(exc)}"
-        ) from None
-    except SyntaxError as exc:
-        raise WorkflowLoadError(
-            f"importing module {module_name!r} failed: SyntaxError: {exc.msg} "
-            f"(at {exc.filename}:{exc.lineno})"
-        ) from None
-    except Exception as exc:
-        raise WorkflowLoadError(
-            f"importing module {module_name!r} failed: {type(exc).__name__}: {exc}{_where(exc)}"
-        ) from None
-    for part in attr.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise WorkflowLoadError(f"module {module_name!r} has no attribute {attr!r}") from None
+    target = import_attr(module_name, attr, WorkflowLoadError)
     workflow = getattr(target, "__wrapped__", None)
     if callable(target) and workflow is not None and is_generator_function(workflow):
         return workflow  # type: ignore[no-any-return]

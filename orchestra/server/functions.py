@@ -20,13 +20,12 @@ Example:
     >>> load_target("no_such_module_xyz:f")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    orchestra.server.functions.FunctionLoadError: cannot import module 'no_such_module_xyz' ...
+    orchestra.server.functions.FunctionLoadError: cannot import module 'no_such_module_xyz'...
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import queue
@@ -39,6 +38,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from orchestra._spec import import_attr
 from orchestra.ops import is_generator_function
 from orchestra.server.backend import Handler
 from orchestra.service.local.engine import InvocationCrashed
@@ -122,17 +122,7 @@ def load_target(spec: str) -> Callable[..., Any]:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise FunctionLoadError(f"expected module:attr, got {spec!r}")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise FunctionLoadError(
-            f"cannot import module {module_name!r} ({type(exc).__name__}: {exc})"
-        ) from exc
-    for part in attr.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise FunctionLoadError(f"module {module_name!r} has no attribute {attr!r}") from None
+    target = import_attr(module_name, attr, FunctionLoadError)
     if not callable(target):
         raise FunctionLoadError(f"{spec} is not callable (got {type(target).__name__})")
     return target  # type: ignore[no-any-return]
