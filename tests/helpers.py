@@ -79,3 +79,18 @@ def handle_branches(
         k.start_context(fiber, body, context, finished(i))
         started.append(fiber.children[-1])
     return BLOCKED
+
+
+def boto3_lambda_client(url: str) -> Any:
+    """A stock boto3 ``lambda`` client for a local server at ``url``: one attempt, short waits."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "lambda",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=10, connect_timeout=2),
+    )

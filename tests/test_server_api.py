@@ -12,9 +12,8 @@ import socket
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
-from botocore.config import Config
+from helpers import boto3_lambda_client
 
 from orchestra.server import Server
 from orchestra.server import app as app_module
@@ -26,15 +25,7 @@ UNKNOWN_ARN = (
 )
 
 
-def make_client(url: str):
-    return boto3.client(
-        "lambda",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=10, connect_timeout=2),
-    )
+make_client = boto3_lambda_client
 
 
 @pytest.fixture

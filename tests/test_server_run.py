@@ -16,9 +16,8 @@ import time
 import urllib.error
 import urllib.request
 
-import boto3
 import pytest
-from botocore.config import Config
+from helpers import boto3_lambda_client
 
 from orchestra import Step, Wait, WaitForCallback
 from orchestra.server import FunctionLoadError, Server, WakeableClock, parse_function_option
@@ -27,15 +26,7 @@ from orchestra.service.local import LocalService
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def make_client(url: str):
-    return boto3.client(
-        "lambda",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=10, connect_timeout=2),
-    )
+make_client = boto3_lambda_client
 
 
 def start(url: str, function: str, payload=None, **more) -> str:

@@ -196,6 +196,17 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _refuse_if_driven_elsewhere(arn: str, pid: int | None) -> None:
+    """Raise ``ConflictException`` while another live process drives ``arn``."""
+    if pid is not None and pid != os.getpid() and _process_alive(pid):
+        raise ServiceError(
+            "ConflictException",
+            f"execution {arn} is being run by process {pid}; wait for it to end "
+            "or stop that process first",
+            status=409,
+        )
+
+
 class LocalService:
     """A durable-execution service on one machine, with a virtual (default) or real clock.
 
@@ -366,14 +377,7 @@ class LocalService:
         """Record this process as the one driving ``arn``; refuse if a live other one is."""
         with self._txn() as tx:
             ex = self._get(tx, arn)
-            pid = ex.runner
-            if pid is not None and pid != os.getpid() and _process_alive(pid):
-                raise ServiceError(
-                    "ConflictException",
-                    f"execution {arn} is being run by process {pid}; wait for it to end "
-                    "or stop that process first",
-                    status=409,
-                )
+            _refuse_if_driven_elsewhere(arn, ex.runner)
             ex.runner = os.getpid()
 
     def _drive(self, arn: str, max_invocations: int) -> None:
@@ -411,13 +415,7 @@ class LocalService:
             pid = ex.invoking
             if pid is None or ex.status is not ExecutionStatus.RUNNING:
                 return False
-            if pid != os.getpid() and _process_alive(pid):
-                raise ServiceError(
-                    "ConflictException",
-                    f"execution {arn} is being run by process {pid}; wait for it to end "
-                    "or stop that process first",
-                    status=409,
-                )
+            _refuse_if_driven_elsewhere(arn, pid)
             crash = ErrorObject(
                 error_message=f"Runtime exited: the process running the invocation ({pid}) "
                 "ended before it answered",
