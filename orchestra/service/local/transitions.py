@@ -39,6 +39,11 @@ from orchestra.wire.models import (
 __all__ = ["apply_update", "fire_due"]
 
 
+_START = OperationAction.START
+#: A started step's details before its first attempt ends (immutable: shared).
+_FIRST_ATTEMPT = StepDetails(attempt=0)
+
+
 def apply_update(ex: Execution, update: OperationUpdate, now: datetime) -> None:
     """Apply one accepted update: the new operation, its timer and its history event."""
     if update.type is OperationType.EXECUTION:
@@ -50,16 +55,29 @@ def apply_update(ex: Execution, update: OperationUpdate, now: datetime) -> None:
         ex.closing = (status, update.payload, update.error)
         return
     stored = ex.operations.get(update.id)
-    base = stored or Operation(
-        id=update.id,
-        type=update.type,
-        status=OperationStatus.STARTED,
-        start_timestamp=now,
-        parent_id=update.parent_id,
-        name=update.name,
-        sub_type=update.sub_type,
-    )
-    op = _transition(ex, base, update, now)
+    if stored is None and update.type is OperationType.STEP and update.action is _START:
+        # the commonest update of all, built in one go (what _transition would make of it)
+        op = Operation(
+            id=update.id,
+            type=update.type,
+            status=OperationStatus.STARTED,
+            start_timestamp=now,
+            parent_id=update.parent_id,
+            name=update.name,
+            sub_type=update.sub_type,
+            step_details=_FIRST_ATTEMPT,
+        )
+    else:
+        base = stored or Operation(
+            id=update.id,
+            type=update.type,
+            status=OperationStatus.STARTED,
+            start_timestamp=now,
+            parent_id=update.parent_id,
+            name=update.name,
+            sub_type=update.sub_type,
+        )
+        op = _transition(ex, base, update, now)
     ex.store(op)
     event = update_event(update, op, now)
     if event is not None:
