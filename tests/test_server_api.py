@@ -483,6 +483,18 @@ def test_bad_query_values_are_invalid_parameter(service, client):
         )
 
 
+def test_a_listing_time_beyond_the_calendar_is_invalid_parameter(server):
+    import urllib.error
+    import urllib.request
+
+    url = f"{server.url}/2025-12-01/functions/lister/durable-executions?StartedAfter=1e300"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(url, timeout=10)
+    assert info.value.code == 400
+    assert info.value.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+    assert b"StartedAfter" in info.value.read()
+
+
 def test_oversized_callback_result_is_invalid_parameter(service, client):
     _, callback_id = started_callback(service, client)
     with pytest.raises(client.exceptions.InvalidParameterValueException, match="262144 bytes"):

@@ -264,7 +264,10 @@ class _Query:
         except ValueError:
             pass
         else:
-            return datetime.fromtimestamp(value, tz=UTC)
+            try:
+                return datetime.fromtimestamp(value, tz=UTC)
+            except (OverflowError, OSError, ValueError):  # beyond the calendar, or NaN
+                raise _invalid(f"{key} is not a time the calendar can hold.") from None
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
