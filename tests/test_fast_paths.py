@@ -389,3 +389,94 @@ def test_a_sequential_workflow_never_lingers():
     # 200 lingering waits of 2 ms would take 0.4 s alone
     assert time.monotonic() - begin < 0.4
     assert len(service.calls) == 200
+
+
+def _general_cut(items: list[Any]) -> list[Any]:
+    """What the writer's general planning (``_Batch``) takes off a queue of ``items``."""
+    from collections import deque
+
+    from orchestra.runtime.writer import CheckpointWriter, _bound, _measure, _rough
+
+    writer = CheckpointWriter.__new__(CheckpointWriter)
+    writer._queue = deque(items)
+    batch = writer._plan(_rough)
+    if batch.cut_for_size:
+        batch = writer._plan(_bound)
+    if batch.cut_for_size:
+        batch = writer._plan(_measure)
+    return batch.items
+
+
+def test_the_writer_short_cut_for_one_or_two_items_follows_the_batch_rules():
+    from collections import deque
+
+    from orchestra.runtime.writer import MAX_BATCH_BYTES, CheckpointWriter, _Item
+
+    big = "x" * (MAX_BATCH_BYTES // 2)
+    updates: list[OperationUpdate | None] = [None]
+    for kind in (OperationType.STEP, OperationType.CONTEXT, OperationType.WAIT):
+        for action in (A.START, A.SUCCEED, A.FAIL, A.RETRY):
+            for op_id in ("a", "b"):
+                updates.append(OperationUpdate(id=op_id, type=kind, action=action))
+    updates.append(OperationUpdate(id="e", type=OperationType.EXECUTION, action=A.SUCCEED))
+    updates.append(OperationUpdate(id="a", type=OperationType.STEP, action=A.START, payload=big))
+    updates.append(OperationUpdate(id="c", type=OperationType.STEP, action=A.SUCCEED, payload=big))
+    checked = 0
+    for first in updates:
+        for second in [*updates, "alone"]:
+            pair = [first] if second == "alone" else [first, second]
+            items = [_Item(i, u, None, None, 0.0) for i, u in enumerate(pair)]
+            queue = deque(items)
+            small = CheckpointWriter._cut_small(queue)
+            expected = _general_cut(items)
+            if small is None:  # left to the general planning (maybe too large together)
+                assert len(pair) == 2 and queue == deque(items)
+                continue
+            assert small == expected, pair
+            assert list(queue) == items[len(small) :]
+            checked += 1
+    assert checked > 700
+
+
+def test_the_driver_takes_the_acknowledgement_of_its_own_call_without_the_inbox(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from orchestra.runtime.invocation import _Invocation
+
+    posted: list[str] = []
+    post = _Invocation._post
+
+    def recording(self: Any, event: Any) -> None:
+        posted.append(type(event).__name__)
+        post(self, event)
+
+    monkeypatch.setattr(_Invocation, "_post", recording)
+    service = ThreadRecordingService()
+    arn = service.run(sequential, 5)
+    assert service.inner.execution(arn).result == "5"
+    assert len(service.calls) == 5
+    assert "Acknowledged" not in posted
+
+
+def test_an_acknowledgement_queues_behind_pending_events_and_off_the_driver():
+    from orchestra.interpreter.events import Acknowledged, Resume
+    from orchestra.runtime.invocation import _Deadline, _Invocation
+
+    run = _Invocation(None, None, None, "arn", _Deadline(time.monotonic() + 5), lambda: 0)  # type: ignore[arg-type]
+    run._driver_thread = threading.get_ident()
+    run._on_ack([1], [])  # not during the driver's own call: through the inbox
+    assert run._acked is None and run.inbox.get_nowait() == Acknowledged((1,), ())
+    run._direct = True
+    run.inbox.put(Resume(1))
+    run._on_ack([2], [])  # something already waits: the ack goes after it
+    assert run._acked is None and run.inbox.qsize() == 2
+    run.inbox.get_nowait(), run.inbox.get_nowait()
+    run._on_ack([3], [])
+    assert run._acked == Acknowledged((3,), ())
+    run._on_ack([4], [])  # a second call's ack follows the first through the inbox
+    assert run.inbox.get_nowait() == Acknowledged((4,), ())
+    run._acked = None
+    other = threading.Thread(target=run._on_ack, args=([5], []))
+    other.start()
+    other.join()
+    assert run._acked is None and run.inbox.get_nowait() == Acknowledged((5,), ())

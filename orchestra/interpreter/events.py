@@ -21,7 +21,7 @@ from orchestra.wire.models import Operation
 __all__ = ["Acknowledged", "Event", "Resume", "StepFinished", "WriterFailed"]
 
 
-@attrs.frozen
+@attrs.define
 class StepFinished:
     """A step function returned ``value`` or raised ``error``."""
 
@@ -30,7 +30,7 @@ class StepFinished:
     error: BaseException | None = None
 
 
-@attrs.frozen
+@attrs.define
 class Acknowledged:
     """Checkpoints ``acks`` are durable; ``operations`` is the state the service returned."""
 

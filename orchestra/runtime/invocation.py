@@ -64,7 +64,13 @@ from orchestra.interpreter.events import Acknowledged, Event, Resume, StepFinish
 from orchestra.interpreter.history import HistoryIndex
 from orchestra.interpreter.machine import Machine
 from orchestra.runtime.executor import StepExecutor
-from orchestra.runtime.writer import MAX_BATCH_UPDATES, STATE_PAGE_SIZE, CheckpointWriter
+from orchestra.runtime.writer import (
+    MAX_BATCH_UPDATES,
+    STATE_PAGE_SIZE,
+    CheckpointWriter,
+    OnAck,
+    OnError,
+)
 from orchestra.service.api import Call, DurableService, ServiceError, classify
 from orchestra.wire.converter import to_wire
 from orchestra.wire.models import (
@@ -201,7 +207,7 @@ class _Invocation:
     def __init__(
         self,
         machine: Machine,
-        writer_factory: Callable[[Callable[[Event], None]], CheckpointWriter],
+        writer_factory: Callable[[OnAck, OnError], CheckpointWriter],
         executor: StepExecutor,
         arn: str,
         deadline: _Deadline,
@@ -227,18 +233,42 @@ class _Invocation:
         #: The outcome of the step that ran on the driver thread, handed straight back.
         self._here: StepFinished | None = None
         self._driver_thread = -1  # the driver's thread ident, once it drives
+        #: While the driver makes a call itself, its acknowledgement is handed straight back.
+        self._direct = False
+        self._acked: Acknowledged | None = None
         self._lingering_since: float | None = None
 
     @property
     def writer(self) -> CheckpointWriter:
         """The checkpoint writer, created by (and owned by) the first thread asking."""
         if self._writer is None:
-            self._writer = self.writer_factory(self._post)
+            self._writer = self.writer_factory(self._on_ack, self._on_error)
         return self._writer
 
     def _post(self, event: Event) -> None:
         if self.alive:  # an abandoned invocation's late step results go nowhere
             self.inbox.put(event)
+
+    def _on_ack(self, acks: list[int], operations: list[Operation]) -> None:
+        """The writer's acknowledgement of a call.
+
+        A call the driver made itself in :meth:`drive` (nothing pending in the inbox) hands
+        its acknowledgement straight back to the driver; any other goes through the inbox,
+        after what is already there.
+        """
+        event = Acknowledged(tuple(acks), tuple(operations))
+        if (
+            self._direct
+            and self._acked is None
+            and threading.get_ident() == self._driver_thread
+            and self.inbox.empty()
+        ):
+            self._acked = event
+        else:
+            self._post(event)
+
+    def _on_error(self, error: BaseException) -> None:
+        self._post(WriterFailed(error))
 
     def _report(self, op_id: str, value: Any, error: BaseException | None) -> None:
         self._post(StepFinished(op_id, value, error))
@@ -357,7 +387,16 @@ class _Invocation:
                     self._lingering_since = None
                     # Idle until the answer: make the call right here. With other steps still
                     # running, one call: the rest waits for the results that may join it.
-                    self.writer.send_now(once=machine.running_step_count > 0)
+                    self._direct = True
+                    try:
+                        self.writer.send_now(once=machine.running_step_count > 0)
+                    finally:
+                        self._direct = False
+                    acked, self._acked = self._acked, None
+                    if acked is not None:
+                        self._check_alive()
+                        machine.handle(acked)
+                        continue
             if event is None:
                 event = self._next_event()
             if isinstance(event, WriterFailed):
@@ -528,13 +567,13 @@ def run_invocation(
         on_resume=_set_log_fields(arn),
     )
 
-    def make_writer(post: Callable[[Event], None]) -> CheckpointWriter:
+    def make_writer(on_ack: OnAck, on_error: OnError) -> CheckpointWriter:
         return CheckpointWriter(
             service,
             arn,
             inp.checkpoint_token,
-            on_ack=lambda acks, ops: post(Acknowledged(tuple(acks), tuple(ops))),
-            on_error=lambda exc: post(WriterFailed(exc)),
+            on_ack=on_ack,
+            on_error=on_error,
             async_bound=async_bound,
         )
 

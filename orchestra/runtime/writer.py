@@ -573,6 +573,11 @@ class CheckpointWriter:
         strings); only when those would end the call are the updates measured exactly, so
         a call is cut for size only if the next update really does not fit.
         """
+        queue = self._queue
+        if 0 < len(queue) <= 2:
+            small = self._cut_small(queue)
+            if small is not None:
+                return small
         batch = self._plan(_rough)
         if batch.cut_for_size:
             batch = self._plan(_bound)
@@ -581,6 +586,32 @@ class CheckpointWriter:
         for _ in batch.items:
             self._queue.popleft()
         return batch.items
+
+    @staticmethod
+    def _cut_small(queue: deque[_Item]) -> list[_Item] | None:
+        """:meth:`_cut` for one or two queued items (a step's START and its end), or ``None``.
+
+        The same rules as :class:`_Batch` without its bookkeeping: the first item always
+        goes; the second joins unless the first is an EXECUTION update or both are updates
+        of one id that may not share a call. ``None`` (plan the general way) when the two
+        might not fit :data:`MAX_BATCH_BYTES` by their rough sizes.
+        """
+        if len(queue) == 1:
+            _rough(queue[0])  # sized as the general path would (an unwritable one fails here)
+            return [queue.popleft()]
+        first, second = queue
+        size = _rough(first) + _rough(second)
+        a, b = first.update, second.update
+        if a is not None:
+            if a.type is OperationType.EXECUTION:
+                return [queue.popleft()]
+            if b is not None:
+                if size > MAX_BATCH_BYTES:
+                    return None
+                if a.id == b.id and not _may_follow(a.action, b):
+                    return [queue.popleft()]
+        queue.clear()
+        return [first, second]
 
     def _plan(self, size_of: Callable[[_Item], int]) -> _Batch:
         batch = _Batch()
