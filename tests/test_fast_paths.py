@@ -480,3 +480,24 @@ def test_an_acknowledgement_queues_behind_pending_events_and_off_the_driver():
     other.start()
     other.join()
     assert run._acked is None and run.inbox.get_nowait() == Acknowledged((5,), ())
+
+
+def test_a_positive_int_payload_reads_exactly_as_the_json_decoder_reads_it():
+    import json
+
+    from orchestra.errors import SerializationError
+    from orchestra.serde import JsonSerde
+
+    codec, typed = JsonSerde(), JsonSerde(int)
+    for data in ("0", "7", "05", "00", "123", "1" * 5000, "²", "١٢", "-1", "1e3", "12a", " 5", ""):
+        try:
+            expected: Any = json.loads(data)
+        except ValueError:
+            for serde in (codec, typed):
+                with pytest.raises(SerializationError):
+                    serde.deserialize(data)
+            continue
+        assert codec.deserialize(data) == expected and type(codec.deserialize(data)) is type(
+            expected
+        )
+        assert typed.deserialize(data) == expected

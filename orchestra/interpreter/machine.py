@@ -80,13 +80,18 @@ from orchestra.interpreter.wait import handle_wait
 from orchestra.ops import Attempt, Child, Op, Step, Wait
 from orchestra.serde import Serde
 from orchestra.wire.models import (
+    TERMINAL_STATUSES,
     Operation,
     OperationAction,
+    OperationStatus,
     OperationType,
     OperationUpdate,
 )
 
 __all__ = ["HANDLERS", "POLL_INTERVAL_MS", "Machine", "Observer", "ResumeHook", "load_handlers"]
+
+#: The statuses this version knows (an unknown one is refused by ``check_recorded``).
+_KNOWN_STATUSES = frozenset(OperationStatus)
 
 #: Sees every yielded operation: ``(op_id, op, fiber path, position in its context)``.
 Observer = Callable[[str, Op[Any], str, int], None]
@@ -559,34 +564,36 @@ class Machine:
         op_id = memo[1] if memo[0] == fiber.counter else operation_id(fiber.prefix, fiber.counter)
         if self._observer is not None:
             self._observer(op_id, op, fiber.path, fiber.counter)
-        recorded = self._history.get(op_id)
-        if recorded is not None or self._prior:
-            # (without a prior history there is no later operation a new one could skip)
-            check_recorded(self._history, fiber, op, op_id, recorded)
+        ops = self._history._ops  # (the index's dict: one lookup, no method call)
+        recorded = ops.get(op_id)
         if recorded is None:
+            if self._prior:
+                # (without a prior history there is no later operation a new one could skip)
+                check_recorded(self._history, fiber, op, op_id, recorded)
             self.new += 1
-        else:
-            self.replayed += 1
-        if recorded is None or (recorded.type is OperationType.STEP and not recorded.is_terminal):
             fiber.replaying = False
+        else:
+            if not (
+                # what check_recorded accepts, decided inline for the common case
+                recorded.type is op.op_type
+                and recorded.status in _KNOWN_STATUSES
+                and (recorded.sub_type is None or recorded.sub_type == op.sub_type)
+                and (recorded.name or None) == (op.op_name or None)
+            ):
+                check_recorded(self._history, fiber, op, op_id, recorded)
+            self.replayed += 1
+            if recorded.type is OperationType.STEP and recorded.status not in TERMINAL_STATUSES:
+                fiber.replaying = False
         fiber.wrap = wrap
         state = handler(self, fiber, op, op_id, recorded)
-        if (
-            state is not BLOCKED
-            and fiber.replaying
-            and self._history.get(self._lookahead(fiber)) is None
-        ):
-            fiber.replaying = False
+        if state is not BLOCKED and fiber.replaying:
+            n = fiber.counter + 1  # the lookahead: the next operation's id, remembered
+            memo = fiber.id_memo
+            if memo[0] != n:
+                memo = fiber.id_memo = (n, operation_id(fiber.prefix, n))
+            if ops.get(memo[1]) is None:
+                fiber.replaying = False
         return state
-
-    @staticmethod
-    def _lookahead(fiber: Fiber) -> str:
-        """The id of ``fiber``'s next operation, remembered for when it is yielded."""
-        n = fiber.counter + 1
-        memo = fiber.id_memo
-        if memo[0] != n:
-            memo = fiber.id_memo = (n, operation_id(fiber.prefix, n))
-        return memo[1]
 
     # --- timers ------------------------------------------------------------------------------
 
