@@ -41,12 +41,12 @@ import attrs
 from orchestra.service.api import ServiceError
 from orchestra.service.local.execution import Execution
 from orchestra.service.local.history import completion_event, operation_event, payload
+from orchestra.service.local.transitions import new_operation
 from orchestra.wire.models import (
     ChainedInvokeDetails,
     ErrorObject,
     EventDetails,
     ExecutionStatus,
-    Operation,
     OperationStatus,
     OperationUpdate,
 )
@@ -179,15 +179,7 @@ class Invokes:
         assert options is not None  # checked by the rules
         ref = parse_function_name(options.function_name)
         target = self._lookup(ref)
-        op = Operation(
-            id=update.id,
-            type=update.type,
-            status=OperationStatus.STARTED,
-            start_timestamp=now,
-            parent_id=update.parent_id,
-            name=update.name,
-            sub_type=update.sub_type,
-        )
+        op = new_operation(update, now)
         child: Execution | None = None
         if isinstance(target, DurableTarget):
             child = self._start_child(ref.name, update.payload, target.handler)

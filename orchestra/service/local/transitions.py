@@ -36,12 +36,28 @@ from orchestra.wire.models import (
     WaitDetails,
 )
 
-__all__ = ["apply_update", "fire_due"]
+__all__ = ["apply_update", "fire_due", "new_operation"]
 
 
 _START = OperationAction.START
 #: A started step's details before its first attempt ends (immutable: shared).
 _FIRST_ATTEMPT = StepDetails(attempt=0)
+
+
+def new_operation(
+    update: OperationUpdate, now: datetime, *, step_details: StepDetails | None = None
+) -> Operation:
+    """The operation a START of an unknown id creates: STARTED now, named as the update."""
+    return Operation(
+        id=update.id,
+        type=update.type,
+        status=OperationStatus.STARTED,
+        start_timestamp=now,
+        parent_id=update.parent_id,
+        name=update.name,
+        sub_type=update.sub_type,
+        step_details=step_details,
+    )
 
 
 def apply_update(ex: Execution, update: OperationUpdate, now: datetime) -> None:
@@ -57,27 +73,9 @@ def apply_update(ex: Execution, update: OperationUpdate, now: datetime) -> None:
     stored = ex.operations.get(update.id)
     if stored is None and update.type is OperationType.STEP and update.action is _START:
         # the commonest update of all, built in one go (what _transition would make of it)
-        op = Operation(
-            id=update.id,
-            type=update.type,
-            status=OperationStatus.STARTED,
-            start_timestamp=now,
-            parent_id=update.parent_id,
-            name=update.name,
-            sub_type=update.sub_type,
-            step_details=_FIRST_ATTEMPT,
-        )
+        op = new_operation(update, now, step_details=_FIRST_ATTEMPT)
     else:
-        base = stored or Operation(
-            id=update.id,
-            type=update.type,
-            status=OperationStatus.STARTED,
-            start_timestamp=now,
-            parent_id=update.parent_id,
-            name=update.name,
-            sub_type=update.sub_type,
-        )
-        op = _transition(ex, base, update, now)
+        op = _transition(ex, stored or new_operation(update, now), update, now)
     ex.store(op)
     event = update_event(update, op, now)
     if event is not None:
