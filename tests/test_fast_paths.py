@@ -363,10 +363,15 @@ def test_send_now_once_makes_one_call_and_keeps_the_rest_queued():
     writer.close(5)
 
 
-def test_a_map_sends_full_calls_while_its_items_are_finishing():
+def test_a_map_sends_full_calls_while_its_items_are_finishing(monkeypatch):
     # 1,000 one-step items, 100 at a time: 4,002 updates, so at least 17 calls of 250. The
     # driver waits for results still coming before each call, and sends one call at a time
-    # while items run, so the calls stay nearly full (without it: 31 to 41 calls here).
+    # while items run, so the calls stay nearly full (without it: 31 to 41 calls here). The
+    # gap is widened so that a loaded machine, where results come slower, counts the same.
+    from orchestra.runtime import invocation
+
+    monkeypatch.setattr(invocation, "LINGER_GAP_SECONDS", 0.05)
+    monkeypatch.setattr(invocation, "LINGER_MAX_SECONDS", 0.5)
     def item(x: int, _: int) -> int:
         return x + 1
 
