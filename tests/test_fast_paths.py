@@ -372,6 +372,7 @@ def test_a_map_sends_full_calls_while_its_items_are_finishing(monkeypatch):
 
     monkeypatch.setattr(invocation, "LINGER_GAP_SECONDS", 0.05)
     monkeypatch.setattr(invocation, "LINGER_MAX_SECONDS", 0.5)
+
     def item(x: int, _: int) -> int:
         return x + 1
 
