@@ -422,3 +422,21 @@ def test_two_servers_hand_the_sdk_endpoint_back_in_any_closing_order(monkeypatch
         a.close()
         b.close()
     assert os.environ["AWS_ENDPOINT_URL_LAMBDA"] == "http://before"
+
+
+def test_a_callback_answer_in_a_chained_invokes_child_drives_the_top_execution():
+    from orchestra.server.dispatch import Dispatcher
+    from orchestra.service.local import LocalService
+
+    service = LocalService()
+    parent = service.start_execution("parent", None)
+    child = service.start_execution("child", None)
+    with service._txn() as tx:
+        tx.get(child).invoked_by = (parent, "invoke-op")
+    dispatcher = Dispatcher(service, {})
+    kicked: list[str] = []
+    dispatcher.kick = kicked.append  # type: ignore[method-assign]
+    dispatcher.kick_family(child)
+    dispatcher.kick_family(parent)
+    dispatcher.kick_family("arn:unknown")  # nothing to drive, and no error escapes
+    assert kicked == [parent, parent]

@@ -90,8 +90,8 @@ class Runner(Protocol):
         """(Re)drive ``arn``: it was started, or something outside changed it."""
         ...
 
-    def kick_callback(self, callback_id: str) -> None:
-        """(Re)drive the execution that owns ``callback_id``."""
+    def kick_family(self, arn: str) -> None:
+        """(Re)drive the top execution of ``arn``'s family: a callback of ``arn`` changed."""
         ...
 
 
@@ -709,28 +709,29 @@ class DurableApi:
 
     # --- callbacks ------------------------------------------------------------------------
 
-    def _callback_changed(self, callback_id: str) -> None:
+    def _callback_changed(self, arn: str) -> None:
+        """A callback of execution ``arn`` was answered: drive it."""
         if self.runner is not None:
-            self.runner.kick_callback(callback_id)
+            self.runner.kick_family(arn)
 
     def _callback_success(
         self, request: Request, query: _Query, params: dict[str, str]
     ) -> Response:
-        self.service.send_callback_success(params["id"], self._body(request) or None)
-        self._callback_changed(params["id"])
+        arn = self.service.send_callback_success(params["id"], self._body(request) or None)
+        self._callback_changed(arn)
         return self._json({})
 
     def _callback_failure(
         self, request: Request, query: _Query, params: dict[str, str]
     ) -> Response:
         error = _error_object(_json_body(self._body(request)), "Error")
-        self.service.send_callback_failure(params["id"], error)
-        self._callback_changed(params["id"])
+        arn = self.service.send_callback_failure(params["id"], error)
+        self._callback_changed(arn)
         return self._json({})
 
     def _callback_heartbeat(
         self, request: Request, query: _Query, params: dict[str, str]
     ) -> Response:
-        self.service.send_callback_heartbeat(params["id"])
-        self._callback_changed(params["id"])
+        arn = self.service.send_callback_heartbeat(params["id"])
+        self._callback_changed(arn)
         return self._json({})

@@ -123,23 +123,24 @@ class Dispatcher:
         if callable(wake):
             wake()
 
-    def kick_callback(self, callback_id: str) -> None:
-        """Drive the execution that owns ``callback_id`` (after an answer or a heartbeat)."""
-        try:
-            owner = self._callback_owner(callback_id)
-        except Exception:  # the answer is recorded; failing to find its owner must not hide it
-            _LOG.exception("could not find the execution of a callback")
-            return
-        if owner is not None:
-            self.kick(owner)
+    def kick_family(self, arn: str) -> None:
+        """Drive the top execution of ``arn``'s family (after an answer to its callback).
 
-    def _callback_owner(self, callback_id: str) -> str | None:
-        """The ARN of the top execution whose family holds ``callback_id``."""
-        owner = self._stored_owner(callback_id)
-        if owner is None:
-            owner = self._scan_owner(callback_id)
+        A chained invoke's child is driven by its parent's drive, so the walk goes up
+        through ``invoked_by`` to the execution that has no parent.
+        """
+        try:
+            top = self._top(arn)
+        except Exception:  # the answer is recorded; failing to find its owner must not hide it
+            _LOG.exception("could not find the execution to drive after a callback")
+            return
+        if top is not None:
+            self.kick(top)
+
+    def _top(self, arn: str) -> str | None:
+        owner: str | None = arn
         seen: set[str] = set()
-        while owner is not None and owner not in seen:  # a chained invoke's child: its parent
+        while owner is not None and owner not in seen:
             seen.add(owner)
             try:
                 parent = self.service.execution(owner).invoked_by
@@ -149,26 +150,6 @@ class Dispatcher:
                 return owner
             owner = parent[0]
         return owner
-
-    def _stored_owner(self, callback_id: str) -> str | None:
-        store = getattr(self.service, "store", None)
-        transaction = getattr(store, "transaction", None)
-        if not callable(transaction):
-            return None
-        with transaction() as tx:
-            owner = tx.callback_owner(callback_id)
-        return owner if isinstance(owner, str) else None
-
-    def _scan_owner(self, callback_id: str) -> str | None:
-        with self._cond:
-            candidates = list(self._drives)
-        for arn in candidates:
-            try:
-                if callback_id in self.service.execution(arn).callbacks:
-                    return arn
-            except ServiceError:
-                continue
-        return None
 
     def busy(self, arn: str) -> bool:
         """Whether ``arn`` is being driven (or queued to be)."""
