@@ -17,7 +17,7 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
-from orchestra._context import current_fields
+from orchestra._context import active_fields
 
 __all__ = ["ReplayAwareLogger", "get_logger"]
 
@@ -31,7 +31,7 @@ class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
 
     def isEnabledFor(self, level: int) -> bool:
         """Whether a record at ``level`` would be emitted now (never while replaying)."""
-        fields = current_fields.get()
+        fields = active_fields()
         if fields is not None and fields.replaying and not self.log_replay:
             return False
         return self.logger.isEnabledFor(level)
@@ -40,7 +40,7 @@ class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
         self, msg: Any, kwargs: MutableMapping[str, Any]
     ) -> tuple[Any, MutableMapping[str, Any]]:
         """Add the execution and operation fields to the record's ``extra``."""
-        fields = current_fields.get()
+        fields = active_fields()
         if fields is not None:
             extra = dict(kwargs.get("extra") or {})
             extra.update(fields.as_extra())

@@ -7,13 +7,14 @@ Example:
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import attrs
 
-__all__ = ["StepContext", "step_context", "step_context_var"]
+from orchestra._context import running_step
+
+__all__ = ["StepContext", "step_context"]
 
 
 def _utc_now() -> datetime:
@@ -35,11 +36,6 @@ class StepContext:
     now: Callable[[], datetime] = _utc_now
 
 
-step_context_var: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
-    "orchestra_step_context", default=None
-)
-
-
 def step_context() -> StepContext | None:
     """The context of the step running on this thread, or ``None`` outside a step.
 
@@ -49,4 +45,19 @@ def step_context() -> StepContext | None:
             ctx = step_context()
             log.info("charging, attempt %d", ctx.attempt)
     """
-    return step_context_var.get()
+    running = running_step.get()
+    if running is None:
+        return None
+
+    def build() -> StepContext:
+        now = running.now
+        return StepContext(
+            running.operation_id,
+            running.name,
+            running.attempt,
+            running.execution_arn,
+            *(() if now is None else (now,)),
+        )
+
+    context: StepContext = running.made("context", build)
+    return context

@@ -81,6 +81,7 @@ class _Plan:
     #: With an ItemBatch: the item indexes each branch runs (else one item per branch).
     groups: tuple[tuple[int, ...], ...] | None = None
     item_names: tuple[str | None, ...] = ()
+    _branch_ids: dict[int, str] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
     @property
     def total(self) -> int:
@@ -97,7 +98,12 @@ class _Plan:
         return self.item_names[item] if self.groups is not None else self.names[item]
 
     def branch_id(self, index: int) -> str:
-        return operation_id(self.op_id, index)
+        """The id of branch ``index``'s context, hashed once per branch and remembered."""
+        ids = self._branch_ids
+        found = ids.get(index)
+        if found is None:
+            found = ids[index] = operation_id(self.op_id, index)
+        return found
 
 
 def handle_map(

@@ -426,8 +426,10 @@ class Machine:
             raise
         except Exception as exc:  # the body could not even start (wrong arguments)
             gen = raising(exc)
-        replaying = self._history.get(operation_id(context.prefix, 1)) is not None
+        first_id = operation_id(context.prefix, 1)
+        replaying = self._history.get(first_id) is not None
         child = self._new_fiber(gen, context, parent=fiber, replaying=replaying)
+        child.id_memo = (1, first_id)  # its first operation's id: _dispatch reuses it
         child.on_done = on_done
         self._ready.append(child)
 
@@ -534,7 +536,10 @@ class Machine:
                 reset()
 
     def _finish(self, fiber: Fiber, value: Any, error: BaseException | None) -> None:
-        check_exhausted(self._history, fiber, error)
+        if self._prior:
+            # (without an earlier invocation's history, nothing recorded can lie beyond
+            # what this fiber yielded: its operations are only ever the ones it made)
+            check_exhausted(self._history, fiber, error)
         fiber.move_to(S.DONE)
         if fiber.parent is not None and fiber in fiber.parent.children:
             fiber.parent.children.remove(fiber)

@@ -11,8 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from orchestra._context import LogFields, current_fields
-from orchestra._steps import StepContext, step_context_var
+from orchestra._context import RunningStep, running_step
 from orchestra.interpreter.commands import RunStep
 
 __all__ = ["StepExecutor"]
@@ -78,23 +77,16 @@ class StepExecutor:
         report: Report,
         now: Callable[[], datetime] | None,
     ) -> None:
-        ctx = StepContext(
-            operation_id=command.op_id,
-            name=command.name,
-            attempt=command.attempt,
-            execution_arn=execution_arn,
-            **({"now": now} if now is not None else {}),
+        token = running_step.set(
+            RunningStep(
+                command.op_id,
+                command.name,
+                command.parent_id,
+                command.attempt,
+                execution_arn,
+                now,
+            )
         )
-        fields = LogFields(
-            execution_arn,
-            replaying=False,
-            operation_id=command.op_id,
-            operation_name=command.name,
-            parent_id=command.parent_id,
-            attempt=command.attempt,
-        )
-        ctx_token = step_context_var.set(ctx)
-        fields_token = current_fields.set(fields)
         try:
             value = command.fn(*command.args, **command.kwargs)
         except BaseException as exc:  # a crash (SystemExit) is reported too
@@ -102,5 +94,4 @@ class StepExecutor:
         else:
             report(command.op_id, value, None)
         finally:
-            current_fields.reset(fields_token)
-            step_context_var.reset(ctx_token)
+            running_step.reset(token)
