@@ -194,6 +194,28 @@ class BatchItem(Generic[T]):
                 object.__setattr__(self, "result", Failure(branch_error(error, name=self.name)))
 
     @classmethod
+    def _checked(
+        cls,
+        index: int,
+        status: ItemStatus,
+        result: Result[T, OperationError] | None,
+        name: str | None,
+    ) -> BatchItem[T]:
+        """An item whose fields orchestra already checked (a Map's own bookkeeping).
+
+        The caller guarantees what the validators would: ``index`` a non-negative int,
+        ``result`` of the status's kind with an :class:`OperationError` in a ``Failure``,
+        ``name`` a str or ``None``. A Map makes two per item, so the checks are not paid again.
+        """
+        item: BatchItem[T] = object.__new__(cls)
+        setter = object.__setattr__
+        setter(item, "index", index)
+        setter(item, "status", status)
+        setter(item, "result", result)
+        setter(item, "name", name)
+        return item
+
+    @classmethod
     def success(cls, index: int, value: T, name: str | None = None) -> BatchItem[T]:
         """A branch that succeeded with ``value``."""
         return cls(index, ItemStatus.SUCCEEDED, Success(value), name)
@@ -591,7 +613,9 @@ def _decode_item(
             raise SerializationError(
                 f"cannot deserialise the result of batch item {index} with {item_serde!r}: {exc}"
             ) from exc
-        return BatchItem(index, status, Success(value), name)
+        if index < 0:
+            raise _Invalid(f"{where}: index must be a non-negative int, got {index}")
+        return BatchItem._checked(index, status, Success(value), name)
     if status is ItemStatus.FAILED:
         error = branch_error(_decode_error(entry.get("error"), where), name=name)
         return BatchItem(index, status, Failure(map_error(error) if map_error else error), name)

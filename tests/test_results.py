@@ -670,3 +670,21 @@ def test_envelope_round_trip(result: BatchResult[Any], kind: str) -> None:
         assert "startedIndexes" in body and "completedIndexes" not in body
     else:
         assert "completedIndexes" in body and "startedIndexes" not in body
+
+
+def test_the_checked_constructor_makes_the_same_item_as_the_validating_one():
+    error = ChildContextError("boom")
+    for args in [
+        (0, ItemStatus.SUCCEEDED, Success({"a": 1}), "x"),
+        (3, ItemStatus.FAILED, Failure(error), None),
+        (7, ItemStatus.STARTED, None, "y"),
+    ]:
+        checked = BatchItem._checked(*args)
+        assert checked == BatchItem(*args)
+        assert checked.value == BatchItem(*args).value
+
+
+def test_a_decoded_batch_item_with_a_negative_index_is_refused():
+    payload = '{"all":[{"index":-1,"status":"SUCCEEDED","result":"1"}],"completionReason":"ALL_COMPLETED"}'
+    with pytest.raises(SerializationError, match="non-negative"):
+        BatchResult.decode(payload, JsonSerde())

@@ -239,6 +239,38 @@ def test_withdraw_drops_queued_items_of_those_owners_only():
     assert service.calls == [[update(0)], [update(2), update(3)]]
 
 
+def test_submit_all_queues_its_items_in_order_as_one_call_with_their_acks_and_owners():
+    service = ScriptedService()
+    got = Collector()
+    writer = got.writer(service, async_bound=60)
+    writer.submit_all(
+        [
+            (update(1, action=OperationAction.START), None, 1),
+            (update(2, action=OperationAction.START), None, 2),
+            (update(1), 7, 1),
+        ]
+    )
+    writer.withdraw({2})  # owners are kept per item
+    writer.flush()
+    assert got.next() == ("ack", ([7], []))
+    assert writer.close(WAIT)
+    assert service.calls == [[update(1, action=OperationAction.START), update(1)]]
+
+
+def test_submit_all_after_close_is_refused_and_queues_nothing():
+    service = ScriptedService()
+    got = Collector()
+    writer = got.writer(service, async_bound=60)
+    assert writer.close(WAIT)
+    try:
+        writer.submit_all([(update(1), 1, None)])
+    except RuntimeError as exc:
+        assert "closed" in str(exc)
+    else:  # pragma: no cover - the assertion below reports it
+        raise AssertionError("submit_all on a closed writer was accepted")
+    assert service.calls == []
+
+
 def test_an_execution_update_answered_without_a_token_completes_the_execution():
     service = ScriptedService(
         [CheckpointResponse(new_execution_state=ExecutionState(operations=[op("x")]))],

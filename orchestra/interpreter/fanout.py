@@ -466,8 +466,10 @@ class _Coordinator:
         """Store a branch's outcome as the outcomes of its items."""
         plan = self.plan
         if plan.groups is None:
+            # (the index is the branch's own; a Failure holds the OperationError the branch
+            # failure was rebuilt as: what BatchItem's validators check is known)
             status = ItemStatus.SUCCEEDED if isinstance(outcome, Success) else ItemStatus.FAILED
-            self.items[branch] = BatchItem(branch, status, outcome, plan.names[branch])
+            self.items[branch] = BatchItem._checked(branch, status, outcome, plan.names[branch])
             return
         if not isinstance(outcome, Success):  # the whole batch failed
             for index in plan.members(branch):

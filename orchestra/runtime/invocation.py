@@ -291,15 +291,26 @@ class _Invocation:
     def _issue(self, commands: list[Any]) -> RunStep | None:
         """Hand ``commands`` on; return the one step to run on this thread, if any."""
         steps: list[RunStep] = []
+        writer = self.writer
+        queued: list[tuple[OperationUpdate | None, int | None, int | None]] = []
         for command in commands:
             if isinstance(command, Checkpoint):
-                self.writer.submit(command.update, ack=command.ack, owner=command.owner)
-            elif isinstance(command, RunStep):
+                queued.append((command.update, command.ack, command.owner))
+                continue
+            if queued:  # in order: a withdrawal applies to what was queued before it
+                writer.submit_all(queued)
+                queued = []
+            if isinstance(command, RunStep):
                 steps.append(command)
             elif isinstance(command, Withdraw):
-                self.writer.withdraw(command.owners)
+                writer.withdraw(command.owners)
             elif isinstance(command, Warn):
                 log.warning("%s: %s", self.arn, command.message, exc_info=command.error is not None)
+        if len(queued) == 1:
+            update, ack, owner = queued[0]
+            writer.submit(update, ack=ack, owner=owner)
+        elif queued:
+            writer.submit_all(queued)
         if not steps:
             return None
         machine = self.machine

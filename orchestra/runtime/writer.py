@@ -385,6 +385,30 @@ class CheckpointWriter:
                 self._flush_upto = self._seq
             self._nudge()
 
+    def submit_all(
+        self, items: Sequence[tuple[OperationUpdate | None, int | None, int | None]]
+    ) -> None:
+        """:meth:`submit` each ``(update, ack, owner)`` in order, under one lock.
+
+        Raises:
+            RuntimeError: the writer was closed or aborted (nothing is queued then).
+        """
+        with self._lock:
+            if self._closing or self._aborted:
+                raise RuntimeError("the checkpoint writer is closed")
+            if self._stopped:
+                return
+            queued_at = time.monotonic()
+            seq = self._seq
+            append = self._queue.append
+            for update, ack, owner in items:
+                append(_Item(seq, update, ack, owner, queued_at))
+                seq += 1
+            self._seq = seq
+            if self._async_bound <= 0:
+                self._flush_upto = seq
+            self._nudge()
+
     def _nudge(self) -> None:
         """Wake the writer thread if the queue's head falls due before it would look again.
 
