@@ -297,14 +297,7 @@ def test_a_step_reported_from_another_thread_by_run_here_is_not_lost():
     assert service.inner.execution(arn).result == "4"
 
 
-def test_the_writer_thread_is_woken_once_however_many_updates_wait_for_it():
-    from orchestra.runtime.writer import CheckpointWriter
-
-    service = LocalService()
-    arn = service.start_execution("fn", "{}")
-    token = service.invocation_event(arn)["CheckpointToken"]
-    writer = CheckpointWriter(service, arn, token, on_ack=lambda a, o: None, on_error=print)
-    time.sleep(0.05)  # the thread sleeps with an empty queue
+def _counting_wakes(writer: Any) -> list[int]:
     woken = [0]
     notify_all = writer._cond.notify_all
 
@@ -312,12 +305,56 @@ def test_the_writer_thread_is_woken_once_however_many_updates_wait_for_it():
         woken[0] += 1
         notify_all()
 
-    writer._cond.notify_all = counting  # type: ignore[method-assign]
+    writer._cond.notify_all = counting
+    return woken
+
+
+def test_the_writer_thread_is_woken_once_however_many_due_updates_wait_for_it():
+    from orchestra.runtime.writer import CheckpointWriter
+
+    service = LocalService()
+    arn = service.start_execution("fn", "{}")
+    token = service.invocation_event(arn)["CheckpointToken"]
+    writer = CheckpointWriter(service, arn, token, on_ack=lambda a, o: None, on_error=print)
+    time.sleep(0.05)  # the thread sleeps with an empty queue
+    woken = _counting_wakes(writer)
     with writer._lock:  # the thread cannot run meanwhile: every submission finds it asleep
         for i in range(20):
             writer._queue.append(_item(writer, f"s{i}"))
+            writer._flush_upto = writer._seq  # due now (a flush)
             writer._nudge()
     assert woken[0] == 1
+    writer.close(5)
+
+
+def test_an_update_nobody_waits_for_wakes_no_thread_and_still_goes_within_the_async_bound():
+    from orchestra.runtime.writer import CheckpointWriter
+
+    service = LocalService()
+    arn = service.start_execution("fn", "{}")
+    token = service.invocation_event(arn)["CheckpointToken"]
+    sent: list[float] = []
+    checkpoint = service.checkpoint
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        sent.append(time.monotonic())
+        return checkpoint(*args, **kwargs)
+
+    service.checkpoint = recording  # type: ignore[method-assign]
+    writer = CheckpointWriter(
+        service, arn, token, on_ack=lambda a, o: None, on_error=print, async_bound=0.1
+    )
+    time.sleep(0.15)  # the thread sleeps with an empty queue
+    woken = _counting_wakes(writer)
+    queued = time.monotonic()
+    writer.submit(OperationUpdate(id="s1", type=OperationType.STEP, action=A.START))
+    assert woken[0] == 0  # the thread looks again within the bound by itself
+    deadline = time.monotonic() + 5
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert sent, "the update was never sent"
+    # it waited for company, then went by the bound (not by the 0.5 s poll)
+    assert 0.05 <= sent[0] - queued < 0.35
     writer.close(5)
 
 

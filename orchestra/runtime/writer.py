@@ -338,6 +338,7 @@ class CheckpointWriter:
         self._on_ack = on_ack
         self._on_error = on_error
         self._async_bound = async_bound
+        self._idle_seconds = min(_POLL_SECONDS, async_bound) if async_bound > 0 else _POLL_SECONDS
         self._log = logger or _LOG
         self._queue: deque[_Item] = deque()
         self._seq = 0
@@ -576,7 +577,11 @@ class CheckpointWriter:
                 if not self._closing and not self._owner.is_alive():
                     self._abandon()
                     return None
-                timeout = _POLL_SECONDS if delay is None else min(delay, _POLL_SECONDS)
+                # With nothing due, it looks again within the async bound: an update queued
+                # meanwhile falls due no earlier than that, so submitting it needs no wake-up
+                # (a Map queues STARTs all along; each notify would cost a thread switch).
+                idle = self._idle_seconds
+                timeout = idle if delay is None else min(delay, _POLL_SECONDS)
                 self._wake_at = time.monotonic() + timeout
                 self._cond.wait(timeout)
                 self._wake_at = -math.inf
