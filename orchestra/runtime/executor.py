@@ -6,8 +6,10 @@ with log fields (operation id, name, attempt) that the replay-aware logger adds.
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -20,13 +22,70 @@ __all__ = ["StepExecutor"]
 Report = Callable[[str, Any, BaseException | None], None]
 
 
+log = logging.getLogger("orchestra.runtime")
+
+Job = tuple[Callable[..., None], tuple[Any, ...]]
+
+
+class _Workers:
+    """A small thread pool: one queue of jobs, threads started on demand up to a limit.
+
+    It does what :class:`concurrent.futures.ThreadPoolExecutor` does for the executor,
+    without a ``Future`` per job (nobody reads one: outcomes are reported by the job), so a
+    Map's thousands of short steps cost less each. A thread is started for a job only
+    when no started thread is idle, as the standard pool does. The threads are daemons: a
+    step still running when the process exits (an invocation that was abandoned) does not
+    hold the exit up.
+
+    Example:
+        >>> done = threading.Event()
+        >>> _Workers(2, "doc").submit(done.set, ())
+        >>> done.wait(5)
+        True
+    """
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._max = max_workers
+        self._name = name
+        self._started = 0
+
+    @property
+    def threads(self) -> int:
+        """How many threads were started."""
+        return self._started
+
+    def submit(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        """Run ``fn(*args)`` on a pool thread."""
+        self._jobs.put((fn, args))
+        if self._idle.acquire(blocking=False):
+            return  # an idle thread takes it
+        with self._lock:
+            if self._started < self._max:
+                self._started += 1
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}_{self._started - 1}", daemon=True
+                )
+                thread.start()
+
+    def _work(self) -> None:
+        while True:
+            fn, args = self._jobs.get()
+            try:
+                fn(*args)
+            except BaseException:  # a job reports its own outcome; this is a bug in one
+                log.exception("a step job raised; the pool thread goes on")
+            del fn, args
+            self._idle.release()
+
+
 class StepExecutor:
     """A thread pool for step functions."""
 
     def __init__(self, max_workers: int = 32) -> None:
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="orchestra-step"
-        )
+        self._pool = _Workers(max_workers, "orchestra-step")
 
     def submit(
         self,
@@ -44,7 +103,7 @@ class StepExecutor:
             report: receives ``(op_id, value, error)``.
             now: the service's clock, for :class:`StepContext` (default: real UTC time).
         """
-        self._pool.submit(self._run, command, execution_arn, report, now)
+        self._pool.submit(self._run, (command, execution_arn, report, now))
 
     @property
     def runs_inline(self) -> bool:
