@@ -43,7 +43,7 @@ from orchestra.interpreter.payloads import ANY_SERDE, decode, encode, serde_for
 from orchestra.interpreter.signals import BLOCKED, ExecutionFailure, label
 from orchestra.ops import Child, Step, is_generator_function
 from orchestra.results import BatchItem, BatchResult, ItemStatus
-from orchestra.serde import Serde
+from orchestra.serde import PLAIN_TYPES, JsonSerde, Serde
 from orchestra.wire.converter import from_wire, to_wire
 from orchestra.wire.models import (
     ContextOptions,
@@ -275,6 +275,31 @@ def _decode_result(plan: _Plan, payload: str) -> BatchResult[Any]:
             )
         )
     return value
+
+
+def _reads_back_as_itself(plan: _Plan, result: BatchResult[Any]) -> bool:
+    """Whether decoding ``result``'s payload would give ``result`` again, item for item.
+
+    True when the batch has the default codec, no item failed (a failure reads back as a
+    rebuilt error), and every result is a plain value (``int``, ``str``, ``bool``,
+    ``float``, ``None``) that the item codec, the default JSON one untyped or typed as
+    exactly that value's type, writes and reads back as itself. Then the live run hands
+    over the result it holds, which equals what a replay decodes, without decoding every
+    item again.
+    """
+    serde = plan.item_serde
+    if plan.op.serde is not None or type(serde) is not JsonSerde:
+        return False
+    wanted = serde.type_
+    for item in result.items:
+        if item.status is ItemStatus.STARTED:
+            continue
+        if item.status is not ItemStatus.SUCCEEDED:
+            return False
+        kind = type(item.result.unwrap()) if isinstance(item.result, Success) else None
+        if kind not in PLAIN_TYPES or (wanted is not Any and wanted is not kind):
+            return False
+    return True
 
 
 def _deliver(k: Kernel, fiber: Fiber, plan: _Plan, result: BatchResult[Any]) -> None:
@@ -539,7 +564,9 @@ class _Coordinator:
             ) from exc
         large = len(payload.encode()) > CHECKPOINT_PAYLOAD_LIMIT
         stored = result.summary_envelope(plan.kind) if large else payload
-        delivered = result if large else _decode_result(plan, payload)
+        delivered = result if large or _reads_back_as_itself(plan, result) else None
+        if delivered is None:
+            delivered = _decode_result(plan, payload)
         update = self.k.update(
             self.fiber,
             plan.op,
