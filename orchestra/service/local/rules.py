@@ -38,6 +38,12 @@ MAX_INVOKE_PAYLOAD_BYTES = 1024 * 1024
 
 A = OperationAction
 S = OperationStatus
+_STEP = OperationType.STEP
+_CONTEXT = OperationType.CONTEXT
+_START = OperationAction.START
+_SUCCEED = OperationAction.SUCCEED
+_STARTED = OperationStatus.STARTED
+_READY = OperationStatus.READY
 
 #: Which actions each operation type accepts.
 ALLOWED_ACTIONS: dict[OperationType, frozenset[OperationAction]] = {
@@ -151,6 +157,76 @@ def _check_consistent(update: OperationUpdate, stored: Operation) -> None:
 
 def check_batch(operations: Mapping[str, Operation], updates: Sequence[OperationUpdate]) -> None:
     """Raise the service's rejection if ``updates`` may not be applied to ``operations``."""
+    if not _plain_batch_accepted(operations, updates):
+        _check_batch(operations, updates)
+
+
+def _plain_batch_accepted(
+    operations: Mapping[str, Operation], updates: Sequence[OperationUpdate]
+) -> bool:
+    """Whether ``updates`` is a batch of plain updates that :func:`_check_batch` accepts.
+
+    Plain updates (STEP or CONTEXT, START or SUCCEED, no Error, a payload within the limit)
+    are nearly every update a workflow sends, and pass every rule of :func:`_check_shape`,
+    so only their ids, parents and transitions need checking; this does it with identity
+    tests alone. ``False`` means "not known to be accepted": the general rules decide (and
+    give the rejection, if any), so this never changes what is accepted or how it is refused.
+    """
+    last_action: dict[str, OperationAction] = {}
+    started_contexts: set[str] = set()
+    for update in updates:
+        kind = update.type
+        action = update.action
+        if (
+            (kind is not _STEP and kind is not _CONTEXT)
+            or (action is not _START and action is not _SUCCEED)
+            or update.error is not None
+            or (update.payload is not None and len(update.payload) > MAX_PAYLOAD_CHARS)
+        ):
+            return False
+        parent_id = update.parent_id
+        if parent_id is not None and parent_id not in started_contexts:
+            parent = operations.get(parent_id)
+            if parent is None or parent.type is not _CONTEXT:
+                return False
+        op_id = update.id
+        previous = last_action.get(op_id)
+        if previous is not None:
+            # a START then a SUCCEED of one id in one batch: the second finds it STARTED
+            if previous is not _START or action is not _SUCCEED:
+                return False
+        elif not _plain_transition_accepted(update, operations.get(op_id)):
+            return False
+        last_action[op_id] = action
+        if kind is _CONTEXT and action is _START:
+            started_contexts.add(op_id)
+    return True
+
+
+def _plain_transition_accepted(update: OperationUpdate, stored: Operation | None) -> bool:
+    """Whether a plain update may apply to ``stored`` (its first in the batch).
+
+    The same answer as :func:`_check_consistent` and :data:`TRANSITIONS` give.
+    """
+    if stored is None:
+        return True  # every plain (type, action) accepts a new operation
+    if (
+        update.type is not stored.type
+        or (update.sub_type is not None and update.sub_type != stored.sub_type)
+        or (update.name is not None and update.name != stored.name)
+        or (update.parent_id is not None and update.parent_id != stored.parent_id)
+    ):
+        return False
+    status = stored.status
+    if update.type is _STEP:
+        if update.action is _START:
+            return status is _READY
+        return status is _STARTED or status is _READY
+    return update.action is _SUCCEED and status is _STARTED
+
+
+def _check_batch(operations: Mapping[str, Operation], updates: Sequence[OperationUpdate]) -> None:
+    """The general rules of :func:`check_batch`, for any batch."""
     executions = [u for u in updates if u.type is OperationType.EXECUTION]
     if len(executions) > 1:
         raise _reject("Cannot checkpoint multiple EXECUTION updates.")
