@@ -10,6 +10,11 @@ world sets (a callback's timeouts): a service that must not skip ahead of the ou
 The execution also remembers what changed since a store last saved it (``unsaved_ops``,
 ``unsaved_callbacks``, ``saved_events``), so a persistent store writes only the difference.
 
+The history is kept cheaply: an accepted update's event is recorded as the update, the
+operation after it and the moment (:meth:`Execution.append_update`), and becomes an
+:class:`~orchestra.wire.models.Event` only when the history is read (:attr:`Execution.events`),
+with the EventId and timestamp it would have had if built at once.
+
 Example:
     >>> ex = Execution("arn:x/durable-execution/n/abc", "n", "fn", None)
     >>> ex.execution_id, ex.has_pending_work()
@@ -19,10 +24,12 @@ Example:
 from __future__ import annotations
 
 import heapq
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from orchestra.service.local.history import update_event
 from orchestra.wire.models import (
     ErrorObject,
     Event,
@@ -30,6 +37,7 @@ from orchestra.wire.models import (
     Operation,
     OperationStatus,
     OperationType,
+    OperationUpdate,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +47,10 @@ __all__ = ["Execution"]
 
 #: Something the service does at a moment: called with the current time.
 AgendaItem = Callable[[datetime], None]
+
+#: An accepted update's history event before it is built: the update, the operation after
+#: it, and the moment it was applied (see :func:`~.history.update_event`).
+PendingEvent = tuple[OperationUpdate, Operation, datetime]
 
 
 class Execution:
@@ -65,7 +77,9 @@ class Execution:
         self.operations: dict[str, Operation] = {}
         self.children: dict[str, list[str]] = {}
         self.hidden: set[str] = set()
-        self.events: list[Event] = []
+        self._events: list[Event] = []
+        self._pending: list[PendingEvent] = []
+        self._events_lock = threading.Lock()
         self.dirty: dict[str, None] = {}
         self.timers: list[tuple[datetime, int, str]] = []
         self.token: str | None = None
@@ -153,14 +167,63 @@ class Execution:
         self.unsaved_ops[op.id] = None
         self.revision += 1
 
+    @property
+    def events(self) -> list[Event]:
+        """The history, in order (the events of accepted updates are built on first read)."""
+        if self._pending:
+            self._build_pending()
+        return self._events
+
+    @events.setter
+    def events(self, events: list[Event]) -> None:
+        with self._events_lock:
+            self._pending.clear()
+            self._events = events
+
+    def event_count(self) -> int:
+        """How many events the history holds (without building any)."""
+        return len(self._events) + len(self._pending)
+
     def append(self, event: Event) -> None:
         """Add ``event`` to the history with the next EventId.
 
         ``event`` must be new (made for this call, shared with nobody): its id is set in
         place, which is several times cheaper than copying it.
         """
-        object.__setattr__(event, "event_id", len(self.events) + 1)
-        self.events.append(event)
+        with self._events_lock:
+            self._build_pending_locked()
+            object.__setattr__(event, "event_id", len(self._events) + 1)
+            self._events.append(event)
+
+    def append_update(self, update: OperationUpdate, op: Operation, when: datetime) -> None:
+        """Add the event of the accepted ``update`` (``op`` is the operation after it).
+
+        The event is :func:`~.history.update_event` of the three, built when the history is
+        next read; ``update`` must not be a CANCEL (whose event comes from the operation).
+        """
+        self._pending.append((update, op, when))
+
+    def _build_pending(self) -> None:
+        with self._events_lock:
+            self._build_pending_locked()
+
+    def _build_pending_locked(self) -> None:
+        """Build the pending events in order (the caller holds ``_events_lock``).
+
+        Only those present on entry are taken, so an update appended meanwhile by another
+        thread stays pending, in its place, for the next read.
+        """
+        pending = self._pending
+        count = len(pending)
+        if not count:
+            return
+        events = self._events
+        for update, op, when in pending[:count]:
+            event = update_event(update, op, when)
+            assert event is not None  # append_update is never given a CANCEL
+            object.__setattr__(event, "event_id", len(events) + 1)
+            events.append(event)
+        del pending[:count]
 
     def hide_children(self, context_id: str) -> None:
         """Withhold a completed context's descendants from the state handed out."""
