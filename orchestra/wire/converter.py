@@ -8,6 +8,12 @@ unknown members instead of failing the parse; :class:`OperationAction`, which on
 writes, stays strict. Fields marked :data:`~orchestra.wire.models.NOT_ON_WIRE` are neither
 read nor written.
 
+The models' own functions come from :mod:`orchestra.wire.codec`: built from tables when
+this module is imported, they behave as the ones ``cattrs.gen`` would generate, without
+compiling code the first time a model is converted. :func:`to_wire` and :func:`from_wire`
+call them directly; ``converter.structure`` and ``converter.unstructure`` reach the same
+functions through hook factories.
+
 Example:
     >>> from orchestra.wire.models import OperationUpdate, OperationType, OperationAction
     >>> to_wire(OperationUpdate(id="a", type=OperationType.WAIT, action=OperationAction.START))
@@ -19,15 +25,21 @@ Example:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
-import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from orchestra.wire.codec import (
+    OPTIONAL_SCALARS,
+    STRUCTURE,
+    UNSTRUCTURE,
+    datetime_from_wire,
+    datetime_to_wire,
+    pascal,
+    wire_enum_from_wire,
+)
 from orchestra.wire.models import (
-    NOT_ON_WIRE,
     Event,
     EventDetails,
     ExecutionStatus,
@@ -35,7 +47,6 @@ from orchestra.wire.models import (
     OperationAction,
     OperationStatus,
     OperationType,
-    WireEnum,
 )
 
 __all__ = ["converter", "from_wire", "pascal", "to_wire"]
@@ -44,76 +55,12 @@ T = TypeVar("T")
 
 converter = cattrs.Converter()
 
+converter.register_structure_hook(datetime, datetime_from_wire)
+converter.register_unstructure_hook(datetime, datetime_to_wire)
 
-def pascal(name: str) -> str:
-    """Return the service's PascalCase spelling of a snake_case field name.
-
-    Example:
-        >>> pascal("next_attempt_delay_seconds")
-        'NextAttemptDelaySeconds'
-    """
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
-
-
-#: Numbers below this are epoch *seconds* (as JSON APIs and the AWS CLI write them); above,
-#: epoch milliseconds (as the invocation event writes them). 1e11 s is the year 5138;
-#: 1e11 ms is 1973.
-_SECONDS_BELOW = 1e11
-
-
-def _datetime_from_wire(value: Any, _: type) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value if abs(value) < _SECONDS_BELOW else value / 1000
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    if isinstance(value, str):
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise TypeError(
-        f"expected epoch milliseconds, epoch seconds, ISO-8601 or a datetime, "
-        f"got {type(value).__name__}"
-    )
-
-
-def _datetime_to_wire(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
-
-def _wire_enum_from_wire(value: Any, cls: type[WireEnum]) -> WireEnum:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string for {cls.__name__}, got {type(value).__name__}")
-    return cls.unknown(value)
-
-
-converter.register_structure_hook(datetime, _datetime_from_wire)
-
-
-def _optional_str(value: Any, _: Any) -> str | None:
-    return value if value is None or type(value) is str else str(value)
-
-
-def _optional_int(value: Any, _: Any) -> int | None:
-    return value if value is None or type(value) is int else int(value)
-
-
-def _optional_bool(value: Any, _: Any) -> bool | None:
-    return value if value is None or type(value) is bool else bool(value)
-
-
-def _optional_datetime(value: Any, _: Any) -> datetime | None:
-    return None if value is None else _datetime_from_wire(value, datetime)
-
-
-# The optional scalars of the models, structured directly: exactly what cattrs does for them
-# (``None`` stays ``None``, anything else goes through the type), without its dispatch per
-# field and per call. A history of thousands of operations is parsed at every invocation.
-_OPTIONAL_SCALARS: dict[Any, Any] = {
-    str | None: _optional_str,
-    int | None: _optional_int,
-    bool | None: _optional_bool,
-    datetime | None: _optional_datetime,
-}
+# The optional scalars, structured directly: exactly what cattrs does for them (``None``
+# stays ``None``, anything else goes through the type), without its dispatch per call.
+_OPTIONAL_SCALARS: dict[Any, Any] = {base | None: read for base, read in OPTIONAL_SCALARS.items()}
 
 
 def _optional_scalar_factory(t: Any) -> Any:
@@ -129,43 +76,33 @@ def _is_optional_scalar(t: Any) -> bool:
 
 converter.register_structure_hook_factory(_is_optional_scalar, _optional_scalar_factory)
 for _wire_enum in (OperationType, OperationStatus, ExecutionStatus):
-    converter.register_structure_hook(_wire_enum, _wire_enum_from_wire)
+    converter.register_structure_hook(_wire_enum, wire_enum_from_wire)
 for _enum in (OperationType, OperationStatus, OperationAction, InvocationStatus, ExecutionStatus):
     converter.register_unstructure_hook(_enum, lambda v: v.value)
-converter.register_unstructure_hook(datetime, _datetime_to_wire)
 
 
-def _override(field: attrs.Attribute[Any]) -> Any:
-    if field.metadata.get(NOT_ON_WIRE):
-        return override(omit=True)
-    return override(rename=pascal(field.name))
+# Every wire model but Event: the table-driven functions of orchestra.wire.codec, which
+# behave as the functions cattrs.gen would generate (PascalCase keys, defaults omitted,
+# detailed validation errors) without generating code on first use.
+# Through hook factories: registering a class directly would have cattrs resolve its
+# annotations (typing.get_type_hints) at import, which these functions do not need.
+def _is_wire_model(t: Any) -> bool:
+    try:
+        return t in STRUCTURE
+    except TypeError:  # an unhashable type expression
+        return False
 
 
-def _overrides(cls: type) -> dict[str, Any]:
-    return {f.name: _override(f) for f in attrs.fields(cls)}
+def _structure_hook(t: Any) -> Any:
+    return STRUCTURE[t]
 
 
-def _unstructure_factory(cls: type) -> Any:
-    overrides = _overrides(cls)
-    return make_dict_unstructure_fn(
-        cls,
-        converter,
-        _cattrs_omit_if_default=True,
-        **overrides,
-    )
+def _unstructure_hook(t: Any) -> Any:
+    return UNSTRUCTURE[t]
 
 
-def _structure_factory(cls: type) -> Any:
-    overrides = _overrides(cls)
-    return make_dict_structure_fn(cls, converter, **overrides)
-
-
-def _is_wire_model(cls: type) -> bool:
-    return attrs.has(cls) and cls.__module__ == "orchestra.wire.models" and cls is not Event
-
-
-converter.register_unstructure_hook_factory(_is_wire_model, _unstructure_factory)
-converter.register_structure_hook_factory(_is_wire_model, _structure_factory)
+converter.register_structure_hook_factory(_is_wire_model, _structure_hook)
+converter.register_unstructure_hook_factory(_is_wire_model, _unstructure_hook)
 
 
 def _optional_model(t: Any) -> type | None:
@@ -174,20 +111,14 @@ def _optional_model(t: Any) -> type | None:
     if not args or len(args) != 2 or type(None) not in args:
         return None
     inner = args[0] if args[1] is type(None) else args[1]
-    return inner if isinstance(inner, type) and _is_wire_model(inner) else None
+    return inner if isinstance(inner, type) and inner in STRUCTURE else None
 
 
 def _optional_model_factory(t: Any) -> Any:
-    model = _optional_model(t)
-    assert model is not None
-    found: list[Any] = []  # the model's own hook, looked up on first use (it may be generated)
+    read = STRUCTURE[_optional_model(t)]  # type: ignore[index]
 
     def structure(value: Any, _: Any) -> Any:
-        if value is None:
-            return None
-        if not found:
-            found.append(converter.get_structure_hook(model))
-        return found[0](value, model)
+        return None if value is None else read(value)
 
     return structure
 
@@ -201,13 +132,13 @@ def _event_to_wire(event: Event) -> dict[str, Any]:
     out: dict[str, Any] = {
         "EventType": event.event_type,
         "EventId": event.event_id,
-        "EventTimestamp": _datetime_to_wire(event.event_timestamp),
+        "EventTimestamp": datetime_to_wire(event.event_timestamp),
     }
     for field in ("sub_type", "id", "name", "parent_id"):
         value = getattr(event, field)
         if value is not None:
             out[pascal(field)] = value
-    out[f"{event.event_type}Details"] = converter.unstructure(event.details, EventDetails)
+    out[f"{event.event_type}Details"] = UNSTRUCTURE[EventDetails](event.details)
     return out
 
 
@@ -217,8 +148,8 @@ def _event_from_wire(data: dict[str, Any], _: type) -> Event:
     return Event(
         event_type=event_type,
         event_id=int(data["EventId"]),
-        event_timestamp=_datetime_from_wire(data["EventTimestamp"], datetime),
-        details=converter.structure(details, EventDetails),
+        event_timestamp=datetime_from_wire(data["EventTimestamp"]),
+        details=STRUCTURE[EventDetails](details),
         sub_type=data.get("SubType"),
         id=data.get("Id"),
         name=data.get("Name"),
@@ -232,9 +163,20 @@ converter.register_structure_hook(Event, _event_from_wire)
 
 def to_wire(value: Any) -> Any:
     """Unstructure a wire model (or a list of them) into the service's dictionaries."""
+    write = UNSTRUCTURE.get(value.__class__)
+    if write is not None:
+        return write(value)
+    if value.__class__ is list:
+        try:
+            return [UNSTRUCTURE[item.__class__](item) for item in value]
+        except KeyError:  # not only wire models: cattrs unstructures each by its class
+            pass
     return converter.unstructure(value)
 
 
 def from_wire(data: Any, cls: type[T]) -> T:
     """Structure the service's dictionaries into wire model ``cls``."""
+    read = STRUCTURE.get(cls)
+    if read is not None:
+        return read(data)  # type: ignore[no-any-return]
     return converter.structure(data, cls)
