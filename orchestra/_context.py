@@ -13,7 +13,14 @@ from typing import Any
 
 import attrs
 
-__all__ = ["LogFields", "RunningStep", "active_fields", "current_fields", "running_step"]
+__all__ = [
+    "LogFields",
+    "RunningStep",
+    "active_fields",
+    "current_fields",
+    "running_step",
+    "step_fields",
+]
 
 
 @attrs.frozen
@@ -44,68 +51,38 @@ current_fields: contextvars.ContextVar[LogFields | None] = contextvars.ContextVa
 )
 
 
-class RunningStep:
-    """The step running on this thread, as plain facts; the richer views are built on use.
-
-    A step's :class:`~orchestra.StepContext` and its :class:`LogFields` are needed only
-    when the step function asks for its context or logs, so they are made then (once
-    each), not for every step.
-
-    Example:
-        >>> running = RunningStep("op-1", "charge", None, 2, "arn:x", None)
-        >>> running.fields().attempt, running.fields() is running.fields()
-        (2, True)
-    """
-
-    __slots__ = ("_made", "attempt", "execution_arn", "name", "now", "operation_id", "parent_id")
-
-    def __init__(
-        self,
-        operation_id: str,
-        name: str | None,
-        parent_id: str | None,
-        attempt: int,
-        execution_arn: str,
-        now: Callable[[], datetime] | None,
-    ) -> None:
-        self.operation_id = operation_id
-        self.name = name
-        self.parent_id = parent_id
-        self.attempt = attempt
-        self.execution_arn = execution_arn
-        self.now = now
-        self._made: dict[str, Any] = {}
-
-    def fields(self) -> LogFields:
-        """The log fields of the step (execution, operation id, name, parent, attempt)."""
-        fields: LogFields | None = self._made.get("fields")
-        if fields is None:
-            fields = self._made["fields"] = LogFields(
-                self.execution_arn,
-                replaying=False,
-                operation_id=self.operation_id,
-                operation_name=self.name,
-                parent_id=self.parent_id,
-                attempt=self.attempt,
-            )
-        return fields
-
-    def made(self, key: str, build: Callable[[], Any]) -> Any:
-        """A view of the step built once by ``build`` and remembered under ``key``."""
-        found = self._made.get(key)
-        if found is None:
-            found = self._made[key] = build()
-        return found
-
+#: The step running on this thread, as plain facts: ``(operation_id, name, parent_id,
+#: attempt, execution_arn, now)``. The richer views (its :class:`~orchestra.StepContext`,
+#: its :class:`LogFields`) are built only when the step asks for its context or logs: a
+#: tuple costs a step less than building both for every step.
+RunningStep = tuple[str, str | None, str | None, int, str, Callable[[], datetime] | None]
 
 running_step: contextvars.ContextVar[RunningStep | None] = contextvars.ContextVar(
     "orchestra_running_step", default=None
 )
 
 
+def step_fields(running: RunningStep) -> LogFields:
+    """The log fields of a running step (execution, operation id, name, parent, attempt).
+
+    Example:
+        >>> step_fields(("op-1", "charge", None, 2, "arn:x", None)).attempt
+        2
+    """
+    op_id, name, parent_id, attempt, arn, _ = running
+    return LogFields(
+        arn,
+        replaying=False,
+        operation_id=op_id,
+        operation_name=name,
+        parent_id=parent_id,
+        attempt=attempt,
+    )
+
+
 def active_fields() -> LogFields | None:
     """The fields a log record gets here: the running step's, else the workflow's."""
     running = running_step.get()
     if running is not None:
-        return running.fields()
+        return step_fields(running)
     return current_fields.get()

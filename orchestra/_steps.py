@@ -48,16 +48,7 @@ def step_context() -> StepContext | None:
     running = running_step.get()
     if running is None:
         return None
-
-    def build() -> StepContext:
-        now = running.now
-        return StepContext(
-            running.operation_id,
-            running.name,
-            running.attempt,
-            running.execution_arn,
-            *(() if now is None else (now,)),
-        )
-
-    context: StepContext = running.made("context", build)
-    return context
+    op_id, name, _, attempt, arn, now = running
+    if now is None:
+        return StepContext(op_id, name, attempt, arn)
+    return StepContext(op_id, name, attempt, arn, now)

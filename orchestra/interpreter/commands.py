@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, final
 
 import attrs
 
@@ -35,6 +35,7 @@ __all__ = [
 # The hot-path command and event classes are slotted but not frozen: a frozen class's
 # ``__init__`` sets each field through ``object.__setattr__`` (twice the cost). Nothing
 # mutates them after construction.
+@final
 @attrs.define
 class Checkpoint:
     """Send ``update``; a ``sync`` one is acknowledged by ``ack``.
@@ -54,6 +55,7 @@ class Checkpoint:
         return self.update is None
 
 
+@final
 @attrs.define
 class RunStep:
     """Run a step function (attempt ``attempt``) and report its outcome for ``op_id``."""

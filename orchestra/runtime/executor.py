@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from orchestra._context import RunningStep, running_step
+from orchestra._context import running_step
 from orchestra.interpreter.commands import RunStep
 
 __all__ = ["StepExecutor"]
@@ -137,7 +137,7 @@ class StepExecutor:
         now: Callable[[], datetime] | None,
     ) -> None:
         token = running_step.set(
-            RunningStep(
+            (
                 command.op_id,
                 command.name,
                 command.parent_id,

@@ -290,27 +290,33 @@ class _Invocation:
 
     def _issue(self, commands: list[Any]) -> RunStep | None:
         """Hand ``commands`` on; return the one step to run on this thread, if any."""
+        if not commands:
+            return None
         steps: list[RunStep] = []
         writer = self.writer
-        queued: list[tuple[OperationUpdate | None, int | None, int | None]] = []
-        for command in commands:
-            if isinstance(command, Checkpoint):
-                queued.append((command.update, command.ack, command.owner))
-                continue
-            if queued:  # in order: a withdrawal applies to what was queued before it
+        if len(commands) <= 2:  # a step's START and the step (or one checkpoint): no batching
+            for command in commands:
+                if type(command) is Checkpoint:  # (the commands are final classes)
+                    writer.submit(command.update, ack=command.ack, owner=command.owner)
+                elif type(command) is RunStep:
+                    steps.append(command)
+                else:
+                    self._other(command)
+        else:
+            queued: list[tuple[OperationUpdate | None, int | None, int | None]] = []
+            for command in commands:
+                if type(command) is Checkpoint:
+                    queued.append((command.update, command.ack, command.owner))
+                    continue
+                if queued:  # in order: a withdrawal applies to what was queued before it
+                    writer.submit_all(queued)
+                    queued = []
+                if type(command) is RunStep:
+                    steps.append(command)
+                else:
+                    self._other(command)
+            if queued:
                 writer.submit_all(queued)
-                queued = []
-            if isinstance(command, RunStep):
-                steps.append(command)
-            elif isinstance(command, Withdraw):
-                writer.withdraw(command.owners)
-            elif isinstance(command, Warn):
-                log.warning("%s: %s", self.arn, command.message, exc_info=command.error is not None)
-        if len(queued) == 1:
-            update, ack, owner = queued[0]
-            writer.submit(update, ack=ack, owner=owner)
-        elif queued:
-            writer.submit_all(queued)
         if not steps:
             return None
         machine = self.machine
@@ -327,6 +333,13 @@ class _Invocation:
         for step in steps:
             self.executor.submit(step, self.arn, self._report, now=self.clock)
         return None
+
+    def _other(self, command: Any) -> None:
+        """Carry out a command that is neither a checkpoint nor a step."""
+        if isinstance(command, Withdraw):
+            self.writer.withdraw(command.owners)
+        elif isinstance(command, Warn):
+            log.warning("%s: %s", self.arn, command.message, exc_info=command.error is not None)
 
     def _next_event(self) -> Event:
         timeout = self.deadline.left()
