@@ -767,3 +767,25 @@ def test_branch_ids_that_depend_on_completion_order_are_caught(monkeypatch):
     monkeypatch.setattr(fanout_module, "operation_id", order_dependent_id)
     with pytest.raises(DeterminismError, match="another interleaving"):
         check_replay_determinism(settled_map, 6, World(seed=7), interleavings=4, mutate=False)
+
+
+def test_a_run_result_keeps_the_history_it_ended_with_after_the_execution_goes_on():
+    from orchestra import Callback
+
+    def workflow() -> Any:
+        cb = yield Callback(name="ok")
+        answer = yield cb
+        return answer
+
+    runner = LocalRunner(workflow)
+    first = runner.run()
+    assert first.status == "RUNNING"
+    before = [(e.event_type, e.event_id) for e in first.history]
+    assert [t for t, _ in before] == ["ExecutionStarted", "CallbackStarted", "InvocationCompleted"]
+    runner.succeed_callback(first, "ok", "yes")
+    second = runner.resume(first)
+    assert second.status == "SUCCEEDED"
+    assert [(e.event_type, e.event_id) for e in first.history] == before  # unchanged
+    after = [(e.event_type, e.event_id) for e in second.history]
+    assert after[: len(before)] == before and len(after) > len(before)
+    assert after[-1][0] == "ExecutionSucceeded"

@@ -62,9 +62,19 @@ class RunResult:
     result_json: str | None
     error: ErrorObject | None
     operations: list[Operation]
-    history: list[Event]
     invocations: int
     _service: LocalService = attrs.field(repr=False)
+    #: How many history events the execution had when the run returned.
+    _history_length: int = attrs.field(repr=False)
+
+    @property
+    def history(self) -> list[Event]:
+        """The execution's history events when the run returned, in order.
+
+        Built when first read: a test that never looks at the history does not pay for it.
+        """
+        events = self._service.execution(self.arn).events
+        return events[: self._history_length]
 
     @property
     def result(self) -> Any:
@@ -296,9 +306,9 @@ class LocalRunner:
             result_json=ex.result,
             error=ex.error,
             operations=list(ex.operations.values()),
-            history=list(ex.events),
             invocations=ex.invocations,
             service=self.service,
+            history_length=ex.event_count(),
         )
 
     def succeed_callback(
