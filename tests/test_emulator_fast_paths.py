@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from orchestra import Child, Map, Step, Wait
 from orchestra.service.api import ServiceError
-from orchestra.service.local import LocalService, rules, transitions
+from orchestra.service.local import LocalService, history, rules, transitions
 from orchestra.service.local.engine import _Tokens
 from orchestra.service.local.execution import Execution
 from orchestra.service.local.history import completion_event, update_event
@@ -35,12 +35,14 @@ from orchestra.wire.models import (
     ErrorObject,
     Event,
     EventDetails,
+    EventPayload,
     ExecutionDetails,
     Operation,
     OperationAction,
     OperationStatus,
     OperationType,
     OperationUpdate,
+    RetryDetails,
     StepDetails,
     StepOptions,
     WaitDetails,
@@ -303,6 +305,52 @@ def test_apply_update_is_the_general_transition(case):
 
 
 # --- history ---------------------------------------------------------------------------------
+
+
+@given(operations, st.sampled_from(["StepStarted", "ContextSucceeded"]))
+def test_an_event_built_by_position_is_the_keyword_construction(op, kind):
+    details = EventDetails(request_id="r")
+    assert history._event(kind, op, NOW, details) == Event(
+        event_type=kind,
+        event_id=0,
+        event_timestamp=NOW,
+        details=details,
+        sub_type=op.sub_type,
+        id=op.id,
+        name=op.name,
+        parent_id=op.parent_id,
+    )
+
+
+@pytest.mark.parametrize("attempt", [None, 0, 1, 2, 63, 64, 65, 1000])
+def test_shared_retry_details_equal_fresh_ones(attempt):
+    assert history._retry_details(attempt) == RetryDetails(current_attempt=attempt)
+    assert history._retry_details(attempt) == history._retry_details(attempt)
+
+
+def test_update_events_of_every_type_and_action_carry_the_expected_fields():
+    op = Operation(id="s", type=T.STEP, status=S.SUCCEEDED, name="n", sub_type="Step",
+                   step_details=StepDetails(attempt=3, result="1"))  # fmt: skip
+    succeeded = update_event(upd("s", T.STEP, A.SUCCEED, payload="1"), op, NOW)
+    assert succeeded == Event(
+        event_type="StepSucceeded",
+        event_id=0,
+        event_timestamp=NOW,
+        details=EventDetails(
+            result=EventPayload(truncated=False, payload="1"),
+            retry_details=RetryDetails(current_attempt=3),
+        ),
+        sub_type="Step",
+        id="s",
+        name="n",
+    )
+    context = attrs.evolve(op, type=T.CONTEXT, step_details=None)
+    done = update_event(upd("s", T.CONTEXT, A.SUCCEED, payload="2"), context, NOW)
+    assert done is not None and done.event_type == "ContextSucceeded"
+    assert done.details == EventDetails(result=EventPayload(truncated=False, payload="2"))
+    started = update_event(upd("s", T.CONTEXT, A.START), context, NOW)
+    assert started is not None and started.event_type == "ContextStarted"
+    assert started.details == EventDetails()
 
 
 def test_events_are_built_on_read_with_their_ids_in_order():

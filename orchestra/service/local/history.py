@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import attrs
+
 from orchestra.wire.models import (
     ErrorObject,
     Event,
@@ -47,6 +49,28 @@ _FAMILY = {
 #: The details of an event that has none (immutable, so one instance serves every event).
 _NO_DETAILS = EventDetails()
 
+_START = OperationAction.START
+_SUCCEED = OperationAction.SUCCEED
+#: The event types of a START and of a SUCCEED, by operation type.
+_STARTED = {kind: f"{family}Started" for kind, family in _FAMILY.items()}
+_SUCCEEDED = {kind: f"{family}Succeeded" for kind, family in _FAMILY.items()}
+#: Shared ``RetryDetails`` of the first attempts (see :func:`_retry_details`).
+_RETRIES: dict[int | None, RetryDetails] = {}
+
+#: The order :func:`_event` passes Event's fields in.
+_EVENT_ORDER = (
+    "event_type",
+    "event_id",
+    "event_timestamp",
+    "details",
+    "sub_type",
+    "id",
+    "name",
+    "parent_id",
+)
+if tuple(field.name for field in attrs.fields(Event)) != _EVENT_ORDER:  # pragma: no cover
+    raise ImportError("Event's fields changed: update history._event")
+
 
 def payload(text: str | None) -> EventPayload:
     """A result/input payload as events carry it."""
@@ -59,23 +83,14 @@ def error(err: ErrorObject | None) -> EventError:
 
 
 def _event(kind: str, op: Operation, when: datetime, details: EventDetails) -> Event:
-    return Event(
-        event_type=kind,
-        event_id=0,
-        event_timestamp=when,
-        details=details,
-        sub_type=op.sub_type,
-        id=op.id,
-        name=op.name,
-        parent_id=op.parent_id,
-    )
+    # by position, in the order _EVENT_ORDER pins (a hot path)
+    return Event(kind, 0, when, details, op.sub_type, op.id, op.name, op.parent_id)
 
 
 def update_event(update: OperationUpdate, op: Operation, when: datetime) -> Event | None:
     """The event an accepted update produces (``op`` is the operation after it)."""
-    family = _FAMILY[op.type]
     action = update.action
-    if action is OperationAction.START:
+    if action is _START:
         details = _NO_DETAILS
         if op.type is OperationType.WAIT and update.wait_options is not None:
             details = EventDetails(
@@ -91,23 +106,28 @@ def update_event(update: OperationUpdate, op: Operation, when: datetime) -> Even
                 timeout=(options.timeout_seconds or None) if options else None,
                 heartbeat_timeout=(options.heartbeat_timeout_seconds or None) if options else None,
             )
-        return _event(f"{family}Started", op, when, details)
+        return _event(_STARTED[op.type], op, when, details)
+    is_step = op.type is OperationType.STEP
     attempt = op.step_details.attempt if op.step_details else None
-    if action is OperationAction.SUCCEED:
-        retry = RetryDetails(current_attempt=attempt) if op.type is OperationType.STEP else None
+    if action is _SUCCEED:
         return _event(
-            f"{family}Succeeded",
+            _SUCCEEDED[op.type],
             op,
             when,
-            EventDetails(result=payload(update.payload), retry_details=retry),
+            EventDetails(
+                result=EventPayload(truncated=False, payload=update.payload),
+                retry_details=_retry_details(attempt) if is_step else None,
+            ),
         )
     if action is OperationAction.FAIL:
-        retry = RetryDetails(current_attempt=attempt) if op.type is OperationType.STEP else None
         return _event(
-            f"{family}Failed",
+            f"{_FAMILY[op.type]}Failed",
             op,
             when,
-            EventDetails(error=error(update.error), retry_details=retry),
+            EventDetails(
+                error=error(update.error),
+                retry_details=_retry_details(attempt) if is_step else None,
+            ),
         )
     if action is OperationAction.RETRY:
         delay = update.step_options.next_attempt_delay_seconds if update.step_options else None
@@ -123,6 +143,16 @@ def update_event(update: OperationUpdate, op: Operation, when: datetime) -> Even
             EventDetails(result=payload(update.payload), retry_details=retry),
         )
     return None  # CANCEL: the completion event comes from the operation's final state
+
+
+def _retry_details(attempt: int | None) -> RetryDetails:
+    """``RetryDetails(current_attempt=attempt)``, one shared instance per attempt (immutable)."""
+    details = _RETRIES.get(attempt)
+    if details is None:
+        details = RetryDetails(current_attempt=attempt)
+        if len(_RETRIES) < 64:
+            _RETRIES[attempt] = details
+    return details
 
 
 def completion_event(op: Operation, when: datetime, *, duration: int | None = None) -> Event:
