@@ -357,7 +357,7 @@ def test_events_are_built_on_read_with_their_ids_in_order():
     ex = Execution(ARN, "n", "f", None)
     start = upd("s", T.STEP, A.START, sub_type="Step")
     transitions.apply_update(ex, start, NOW)
-    assert ex.event_count() == 1 and ex._pending  # not built yet
+    assert ex.event_count() == 1 and not ex._events  # not built yet
     ready = Event(event_type="InvocationCompleted", event_id=0, event_timestamp=NOW,
                   details=EventDetails(request_id="r"))  # fmt: skip
     ex.append(ready)  # a ready event lands after the pending ones

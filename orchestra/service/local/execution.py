@@ -48,10 +48,6 @@ __all__ = ["Execution"]
 #: Something the service does at a moment: called with the current time.
 AgendaItem = Callable[[datetime], None]
 
-#: An accepted update's history event before it is built: the update, the operation after
-#: it, and the moment it was applied (see :func:`~.history.update_event`).
-PendingEvent = tuple[OperationUpdate, Operation, datetime]
-
 
 class Execution:
     """One execution's state inside the emulator."""
@@ -78,7 +74,12 @@ class Execution:
         self.children: dict[str, list[str]] = {}
         self.hidden: set[str] = set()
         self._events: list[Event] = []
-        self._pending: list[PendingEvent] = []
+        #: The accepted updates whose events are not built yet, the operations after them
+        #: and the moments they were applied (three lists rather than a list of tuples: no
+        #: object per update for the garbage collector to walk). Appended in this order.
+        self._pending_updates: list[OperationUpdate] = []
+        self._pending_ops: list[Operation] = []
+        self._pending_times: list[datetime] = []
         self._events_lock = threading.Lock()
         self.dirty: dict[str, None] = {}
         self.timers: list[tuple[datetime, int, str]] = []
@@ -170,19 +171,21 @@ class Execution:
     @property
     def events(self) -> list[Event]:
         """The history, in order (the events of accepted updates are built on first read)."""
-        if self._pending:
+        if self._pending_times:
             self._build_pending()
         return self._events
 
     @events.setter
     def events(self, events: list[Event]) -> None:
         with self._events_lock:
-            self._pending.clear()
+            self._pending_updates.clear()
+            self._pending_ops.clear()
+            self._pending_times.clear()
             self._events = events
 
     def event_count(self) -> int:
         """How many events the history holds (without building any)."""
-        return len(self._events) + len(self._pending)
+        return len(self._events) + len(self._pending_times)
 
     def append(self, event: Event) -> None:
         """Add ``event`` to the history with the next EventId.
@@ -201,7 +204,9 @@ class Execution:
         The event is :func:`~.history.update_event` of the three, built when the history is
         next read; ``update`` must not be a CANCEL (whose event comes from the operation).
         """
-        self._pending.append((update, op, when))
+        self._pending_updates.append(update)
+        self._pending_ops.append(op)
+        self._pending_times.append(when)
 
     def _build_pending(self) -> None:
         with self._events_lock:
@@ -210,20 +215,20 @@ class Execution:
     def _build_pending_locked(self) -> None:
         """Build the pending events in order (the caller holds ``_events_lock``).
 
-        Only those present on entry are taken, so an update appended meanwhile by another
-        thread stays pending, in its place, for the next read.
+        Only those complete on entry are taken (their time, appended last, is there), so an
+        update appended meanwhile by another thread stays pending, in its place.
         """
-        pending = self._pending
-        count = len(pending)
+        times = self._pending_times
+        count = len(times)
         if not count:
             return
-        events = self._events
-        for update, op, when in pending[:count]:
+        updates, ops, events = self._pending_updates, self._pending_ops, self._events
+        for update, op, when in zip(updates[:count], ops[:count], times[:count], strict=True):
             event = update_event(update, op, when)
             assert event is not None  # append_update is never given a CANCEL
             object.__setattr__(event, "event_id", len(events) + 1)
             events.append(event)
-        del pending[:count]
+        del updates[:count], ops[:count], times[:count]
 
     def hide_children(self, context_id: str) -> None:
         """Withhold a completed context's descendants from the state handed out."""
