@@ -185,7 +185,8 @@ class Execution:
 
     def event_count(self) -> int:
         """How many events the history holds (without building any)."""
-        return len(self._events) + len(self._pending_times)
+        with self._events_lock:  # not halfway through a build in another thread
+            return len(self._events) + len(self._pending_times)
 
     def append(self, event: Event) -> None:
         """Add ``event`` to the history with the next EventId.
