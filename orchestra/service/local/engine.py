@@ -51,6 +51,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 from orchestra.service.api import ServiceError
 from orchestra.service.local.callbacks import (
     CallbackAction,
@@ -159,6 +161,14 @@ class _Tokens:
 
 
 _token = _Tokens()
+
+#: The leading fields of the checkpoint answer, in the order ``_apply`` passes them.
+_ANSWER_ORDER = (("new_execution_state", "checkpoint_token"), ("operations",))
+if (
+    tuple(field.name for field in attrs.fields(CheckpointResponse))[:2],
+    tuple(field.name for field in attrs.fields(ExecutionState))[:1],
+) != _ANSWER_ORDER:  # pragma: no cover - the wire model changed
+    raise ImportError("CheckpointResponse's or ExecutionState's fields changed: update _apply")
 
 
 class _LockedTransaction:
@@ -699,9 +709,8 @@ class LocalService:
             ex.token = None
         else:
             ex.token = _token()
-        return CheckpointResponse(
-            new_execution_state=ExecutionState(operations=changed), checkpoint_token=ex.token
-        )
+        # by position, in the order _ANSWER_ORDER pins (a hot path)
+        return CheckpointResponse(ExecutionState(changed), ex.token)
 
     def get_state(self, arn: str, token: str, marker: str, max_items: int) -> ExecutionState:
         """``GetDurableExecutionState``: a page of the visible operations."""

@@ -155,11 +155,17 @@ class Execution:
 
     def store(self, op: Operation) -> None:
         """Save ``op`` (a new or changed operation) and mark it for the next response."""
-        if op.id not in self.operations and op.parent_id is not None:
-            self.children.setdefault(op.parent_id, []).append(op.id)
-        self.operations[op.id] = op
-        self.dirty[op.id] = None
-        self.unsaved_ops[op.id] = None
+        op_id = op.id
+        operations = self.operations
+        if op_id not in operations and op.parent_id is not None:
+            siblings = self.children.get(op.parent_id)
+            if siblings is None:
+                self.children[op.parent_id] = [op_id]
+            else:
+                siblings.append(op_id)
+        operations[op_id] = op
+        self.dirty[op_id] = None
+        self.unsaved_ops[op_id] = None
         self.revision += 1
 
     def put(self, op: Operation) -> None:
