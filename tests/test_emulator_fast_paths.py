@@ -361,6 +361,7 @@ def test_events_are_built_on_read_with_their_ids_in_order():
     ready = Event(event_type="InvocationCompleted", event_id=0, event_timestamp=NOW,
                   details=EventDetails(request_id="r"))  # fmt: skip
     ex.append(ready)  # a ready event lands after the pending ones
+    assert ex.event_count() == 2 and not ex._events  # and builds none of them
     later = NOW + timedelta(seconds=1)
     succeed = upd("s", T.STEP, A.SUCCEED, payload="1")
     transitions.apply_update(ex, succeed, later)

@@ -77,8 +77,10 @@ class Execution:
         #: The accepted updates whose events are not built yet, the operations after them
         #: and the moments they were applied (three lists rather than a list of tuples: no
         #: object per update for the garbage collector to walk). Appended in this order.
-        self._pending_updates: list[OperationUpdate] = []
-        self._pending_ops: list[Operation] = []
+        #: An event added whole (:meth:`append`) waits in its place too: no update, the
+        #: event where the operation would be.
+        self._pending_updates: list[OperationUpdate | None] = []
+        self._pending_ops: list[Operation | Event] = []
         self._pending_times: list[datetime] = []
         self._events_lock = threading.Lock()
         self.dirty: dict[str, None] = {}
@@ -198,12 +200,12 @@ class Execution:
         """Add ``event`` to the history with the next EventId.
 
         ``event`` must be new (made for this call, shared with nobody): its id is set in
-        place, which is several times cheaper than copying it.
+        place, which is several times cheaper than copying it. It waits behind the pending
+        events of accepted updates, so adding it (an invocation's end, say) builds none.
         """
-        with self._events_lock:
-            self._build_pending_locked()
-            object.__setattr__(event, "event_id", len(self._events) + 1)
-            self._events.append(event)
+        self._pending_updates.append(None)
+        self._pending_ops.append(event)
+        self._pending_times.append(event.event_timestamp)
 
     def append_update(self, update: OperationUpdate, op: Operation, when: datetime) -> None:
         """Add the event of the accepted ``update`` (``op`` is the operation after it).
@@ -231,7 +233,12 @@ class Execution:
             return
         updates, ops, events = self._pending_updates, self._pending_ops, self._events
         for update, op, when in zip(updates[:count], ops[:count], times[:count], strict=True):
-            event = update_event(update, op, when)
+            if update is None:  # an event added whole
+                assert isinstance(op, Event)
+                event: Event | None = op
+            else:
+                assert isinstance(op, Operation)
+                event = update_event(update, op, when)
             assert event is not None  # append_update is never given a CANCEL
             object.__setattr__(event, "event_id", len(events) + 1)
             events.append(event)
