@@ -7,11 +7,11 @@ step fields while a step runs. Nothing here does I/O.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import attrs
+
+from orchestra._steps import RunningStep, running_step
 
 __all__ = [
     "LogFields",
@@ -48,17 +48,6 @@ class LogFields:
 
 current_fields: contextvars.ContextVar[LogFields | None] = contextvars.ContextVar(
     "orchestra_log_fields", default=None
-)
-
-
-#: The step running on this thread, as plain facts: ``(operation_id, name, parent_id,
-#: attempt, execution_arn, now)``. The richer views (its :class:`~orchestra.StepContext`,
-#: its :class:`LogFields`) are built only when the step asks for its context or logs: a
-#: tuple costs a step less than building both for every step.
-RunningStep = tuple[str, str | None, str | None, int, str, Callable[[], datetime] | None]
-
-running_step: contextvars.ContextVar[RunningStep | None] = contextvars.ContextVar(
-    "orchestra_running_step", default=None
 )
 
 

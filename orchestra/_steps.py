@@ -7,14 +7,13 @@ Example:
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import attrs
 
-from orchestra._context import running_step
-
-__all__ = ["StepContext", "step_context"]
+__all__ = ["RunningStep", "StepContext", "running_step", "step_context"]
 
 
 def _utc_now() -> datetime:
@@ -34,6 +33,17 @@ class StepContext:
     attempt: int
     execution_arn: str
     now: Callable[[], datetime] = _utc_now
+
+
+#: The step running on this thread, as plain facts: ``(operation_id, name, parent_id,
+#: attempt, execution_arn, now)``. The richer views (its :class:`~orchestra.StepContext`,
+#: its :class:`~orchestra._context.LogFields`) are built only when the step asks for its context or logs: a
+#: tuple costs a step less than building both for every step.
+RunningStep = tuple[str, str | None, str | None, int, str, Callable[[], datetime] | None]
+
+running_step: contextvars.ContextVar[RunningStep | None] = contextvars.ContextVar(
+    "orchestra_running_step", default=None
+)
 
 
 def step_context() -> StepContext | None:

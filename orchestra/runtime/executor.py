@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from orchestra._context import running_step
+from orchestra._steps import running_step
 from orchestra.interpreter.commands import RunStep
 
 __all__ = ["StepExecutor"]
