@@ -36,9 +36,9 @@ class StepContext:
 
 
 #: The step running on this thread, as plain facts: ``(operation_id, name, parent_id,
-#: attempt, execution_arn, now)``. The richer views (its :class:`~orchestra.StepContext`,
-#: its :class:`~orchestra._context.LogFields`) are built only when the step asks for its context or logs: a
-#: tuple costs a step less than building both for every step.
+#: attempt, execution_arn, now)``. The richer views (its :class:`StepContext`, its log
+#: fields) are built only when the step asks for its context or logs: a tuple costs a step
+#: less than building both for every step.
 RunningStep = tuple[str, str | None, str | None, int, str, Callable[[], datetime] | None]
 
 running_step: contextvars.ContextVar[RunningStep | None] = contextvars.ContextVar(

@@ -25,38 +25,56 @@ Example:
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii
-from typing import Any, Generic, Protocol, TypeVar, final, runtime_checkable
-
-import cattrs
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, final, runtime_checkable
 
 from orchestra.errors import SerializationError
 
-__all__ = ["PLAIN_TYPES", "JsonSerde", "Serde", "payload_converter"]
+if TYPE_CHECKING:
+    import cattrs
+
+__all__ = [
+    "PLAIN_TYPES",
+    "JsonSerde",
+    "Serde",
+    "payload_converter",  # noqa: F822 (built on first use: see __getattr__)
+]
 
 T = TypeVar("T")
 
-payload_converter = cattrs.Converter()
-payload_converter.register_unstructure_hook(datetime, datetime.isoformat)
-payload_converter.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
-payload_converter.register_unstructure_hook(date, date.isoformat)
-payload_converter.register_structure_hook(date, lambda v, _: date.fromisoformat(v))
-payload_converter.register_unstructure_hook(uuid.UUID, str)
-payload_converter.register_structure_hook(uuid.UUID, lambda v, _: uuid.UUID(v))
-payload_converter.register_unstructure_hook(Decimal, str)
-payload_converter.register_structure_hook(Decimal, lambda v, _: Decimal(v))
-payload_converter.register_unstructure_hook(bytes, lambda v: base64.b64encode(v).decode())
-payload_converter.register_structure_hook(bytes, lambda v, _: base64.b64decode(v))
-payload_converter.register_unstructure_hook(
-    set, lambda v: [payload_converter.unstructure(x) for x in v]
-)
-payload_converter.register_unstructure_hook(
-    frozenset, lambda v: [payload_converter.unstructure(x) for x in v]
-)
+
+def __getattr__(name: str) -> Any:
+    # ``payload_converter`` (and cattrs) is built on first use: plain values never need
+    # it, and importing cattrs would cost every Lambda cold start about 9 ms.
+    if name == "payload_converter":
+        return _payload_converter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _payload_converter() -> cattrs.Converter:
+    """The cattrs converter for payloads, with the hooks for the standard types."""
+    import cattrs
+
+    converter = cattrs.Converter()
+    converter.register_unstructure_hook(datetime, datetime.isoformat)
+    converter.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
+    converter.register_unstructure_hook(date, date.isoformat)
+    converter.register_structure_hook(date, lambda v, _: date.fromisoformat(v))
+    converter.register_unstructure_hook(uuid.UUID, str)
+    converter.register_structure_hook(uuid.UUID, lambda v, _: uuid.UUID(v))
+    converter.register_unstructure_hook(Decimal, str)
+    converter.register_structure_hook(Decimal, lambda v, _: Decimal(v))
+    converter.register_unstructure_hook(bytes, lambda v: base64.b64encode(v).decode())
+    converter.register_structure_hook(bytes, lambda v, _: base64.b64decode(v))
+    converter.register_unstructure_hook(set, lambda v: [converter.unstructure(x) for x in v])
+    converter.register_unstructure_hook(frozenset, lambda v: [converter.unstructure(x) for x in v])
+    return converter
 
 
 #: Values of exactly these types are JSON as they are: no converter runs for them, and
@@ -109,7 +127,7 @@ class JsonSerde(Generic[T]):
                 return int.__repr__(value)  # what the encoder writes for an int
             if kind is str:
                 return encode_basestring_ascii(value)  # type: ignore[arg-type]  # (a str)
-            plain = value if kind in PLAIN_TYPES else payload_converter.unstructure(value)
+            plain = value if kind in PLAIN_TYPES else _payload_converter().unstructure(value)
             return _ENCODER.encode(plain)
         except (TypeError, ValueError, RecursionError) as exc:
             raise SerializationError(
@@ -127,10 +145,11 @@ class JsonSerde(Generic[T]):
                 plain = _DECODER.decode(data) if type(data) is str else json.loads(data)
         except ValueError as exc:
             raise SerializationError(f"payload is not valid JSON: {exc}") from exc
-        if self.type_ is Any or self.type_ is None or self.type_ is type(None):
-            return plain  # type: ignore[no-any-return]
+        wanted = self.type_
+        if wanted is Any or wanted is None or wanted is type(None) or type(plain) is wanted:
+            return plain  # type: ignore[no-any-return]  # (as it is: cattrs would keep it)
         try:
-            return payload_converter.structure(plain, self.type_)  # type: ignore[no-any-return]
+            return _payload_converter().structure(plain, wanted)  # type: ignore[no-any-return]
         except Exception as exc:
             raise SerializationError(
                 f"cannot read the payload as {getattr(self.type_, '__name__', self.type_)}: {exc}"

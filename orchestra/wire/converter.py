@@ -12,7 +12,9 @@ The models' own functions come from :mod:`orchestra.wire.codec`: built from tabl
 this module is imported, they behave as the ones ``cattrs.gen`` would generate, without
 compiling code the first time a model is converted. :func:`to_wire` and :func:`from_wire`
 call them directly; ``converter.structure`` and ``converter.unstructure`` reach the same
-functions through hook factories.
+functions through hook factories. ``converter`` itself (and cattrs) is built on first use:
+valid wire data never needs it, and importing cattrs would cost every Lambda cold start
+about 9 ms.
 
 Example:
     >>> from orchestra.wire.models import OperationUpdate, OperationType, OperationAction
@@ -25,10 +27,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import Any, TypeVar
-
-import cattrs
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestra.wire.codec import (
     OPTIONAL_SCALARS,
@@ -49,14 +50,31 @@ from orchestra.wire.models import (
     OperationType,
 )
 
-__all__ = ["converter", "from_wire", "pascal", "to_wire"]
+__all__ = ["converter", "from_wire", "pascal", "to_wire"]  # noqa: F822 (``converter``: see __getattr__)
 
 T = TypeVar("T")
 
-converter = cattrs.Converter()
+if TYPE_CHECKING:
+    import cattrs
 
-converter.register_structure_hook(datetime, datetime_from_wire)
-converter.register_unstructure_hook(datetime, datetime_to_wire)
+
+def __getattr__(name: str) -> Any:
+    # ``converter`` is built on first use: reading and writing the wire models does not
+    # go through it, and importing cattrs costs a Lambda cold start about 9 ms.
+    if name == "converter":
+        return _converter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """The cattrs converter for every wire type, with the model hooks registered."""
+    import cattrs
+
+    converter = cattrs.Converter()
+    _register(converter)
+    return converter
+
 
 # The optional scalars, structured directly: exactly what cattrs does for them (``None``
 # stays ``None``, anything else goes through the type), without its dispatch per call.
@@ -72,13 +90,6 @@ def _is_optional_scalar(t: Any) -> bool:
         return t in _OPTIONAL_SCALARS
     except TypeError:  # an unhashable type expression
         return False
-
-
-converter.register_structure_hook_factory(_is_optional_scalar, _optional_scalar_factory)
-for _wire_enum in (OperationType, OperationStatus, ExecutionStatus):
-    converter.register_structure_hook(_wire_enum, wire_enum_from_wire)
-for _enum in (OperationType, OperationStatus, OperationAction, InvocationStatus, ExecutionStatus):
-    converter.register_unstructure_hook(_enum, lambda v: v.value)
 
 
 # Every wire model but Event: the table-driven functions of orchestra.wire.codec, which
@@ -101,10 +112,6 @@ def _unstructure_hook(t: Any) -> Any:
     return UNSTRUCTURE[t]
 
 
-converter.register_structure_hook_factory(_is_wire_model, _structure_hook)
-converter.register_unstructure_hook_factory(_is_wire_model, _unstructure_hook)
-
-
 def _optional_model(t: Any) -> type | None:
     """The wire model ``M`` of a ``M | None`` type, else ``None``."""
     args = getattr(t, "__args__", None)
@@ -121,11 +128,6 @@ def _optional_model_factory(t: Any) -> Any:
         return None if value is None else read(value)
 
     return structure
-
-
-converter.register_structure_hook_factory(
-    lambda t: _optional_model(t) is not None, _optional_model_factory
-)
 
 
 def _event_to_wire(event: Event) -> dict[str, Any]:
@@ -157,8 +159,28 @@ def _event_from_wire(data: dict[str, Any], _: type) -> Event:
     )
 
 
-converter.register_unstructure_hook(Event, _event_to_wire)
-converter.register_structure_hook(Event, _event_from_wire)
+def _register(converter: cattrs.Converter) -> None:
+    """Register the wire types' hooks on ``converter``."""
+    converter.register_structure_hook(datetime, datetime_from_wire)
+    converter.register_unstructure_hook(datetime, datetime_to_wire)
+    converter.register_structure_hook_factory(_is_optional_scalar, _optional_scalar_factory)
+    for wire_enum in (OperationType, OperationStatus, ExecutionStatus):
+        converter.register_structure_hook(wire_enum, wire_enum_from_wire)
+    for enum in (
+        OperationType,
+        OperationStatus,
+        OperationAction,
+        InvocationStatus,
+        ExecutionStatus,
+    ):
+        converter.register_unstructure_hook(enum, lambda v: v.value)
+    converter.register_structure_hook_factory(_is_wire_model, _structure_hook)
+    converter.register_unstructure_hook_factory(_is_wire_model, _unstructure_hook)
+    converter.register_structure_hook_factory(
+        lambda t: _optional_model(t) is not None, _optional_model_factory
+    )
+    converter.register_unstructure_hook(Event, _event_to_wire)
+    converter.register_structure_hook(Event, _event_from_wire)
 
 
 def to_wire(value: Any) -> Any:
@@ -171,7 +193,7 @@ def to_wire(value: Any) -> Any:
             return [UNSTRUCTURE[item.__class__](item) for item in value]
         except KeyError:  # not only wire models: cattrs unstructures each by its class
             pass
-    return converter.unstructure(value)
+    return _converter().unstructure(value)
 
 
 def from_wire(data: Any, cls: type[T]) -> T:
@@ -179,4 +201,4 @@ def from_wire(data: Any, cls: type[T]) -> T:
     read = STRUCTURE.get(cls)
     if read is not None:
         return read(data)  # type: ignore[no-any-return]
-    return converter.structure(data, cls)
+    return _converter().structure(data, cls)
