@@ -272,6 +272,24 @@ class Step(Op[T]):
         """The step's name."""
         return self.name
 
+    def with_args(self, args: tuple[Any, ...]) -> Step[T]:
+        """This step with other positional arguments (what it was built with stays checked).
+
+        Example:
+            >>> Step(max, 1, 2, name="m").with_args((3, 4)).args
+            (3, 4)
+        """
+        step: Step[T] = object.__new__(Step)
+        setter = object.__setattr__
+        setter(step, "fn", self.fn)
+        setter(step, "args", args)
+        setter(step, "kwargs", self.kwargs)
+        setter(step, "name", self.name)
+        setter(step, "retry", self.retry)
+        setter(step, "semantics", self.semantics)
+        setter(step, "serde", self.serde)
+        return step
+
     def __repr__(self) -> str:
         return f"Step({self.name or self.fn!r})"
 

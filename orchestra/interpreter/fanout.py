@@ -127,7 +127,11 @@ def handle_map(
             names,
         )
         return _run(k, fiber, plan, recorded)
-    bodies = tuple(_map_body(op, i, item) for i, item in enumerate(op.items))
+    if is_generator_function(op.fn):
+        bodies = tuple(_map_body(op, i, item) for i, item in enumerate(op.items))
+    else:
+        steps = _ItemSteps(op.fn)
+        bodies = tuple(steps.body(i, item) for i, item in enumerate(op.items))
     plan = _Plan(op, op_id, "MapResult", "MapIteration", names, bodies, item_serde, item_serde)
     return _run(k, fiber, plan, recorded)
 
@@ -163,6 +167,31 @@ def _item_name(op: Map[Any], index: int, item: Any) -> str:
             )
         )
     return name
+
+
+class _ItemSteps:
+    """The one-step bodies of a Map over a plain function: ``Step(fn, item, index)`` each.
+
+    The first body to run builds (and so checks) the step once; the others copy it with
+    their own arguments, as ``Step(fn, item, index)`` would make it, without checking the
+    same function again for each item. If building it fails, each body fails the same way.
+    """
+
+    __slots__ = ("fn", "template")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.template: Step[Any] | None = None
+
+    def body(self, index: int, item: Any) -> Body:
+        return lambda: _single_step(self.step(item, index))
+
+    def step(self, item: Any, index: int) -> Step[Any]:
+        template = self.template
+        if template is None:
+            template = self.template = Step(self.fn, item, index)
+            return template
+        return template.with_args((item, index))
 
 
 def _map_body(op: Map[Any], index: int, item: Any) -> Body:
