@@ -166,12 +166,19 @@ def minimum(records: list[dict[str, object]], field: str) -> float | None:
 
 
 def run_all(
-    repeat: int, quick: bool, budget: float, source: str | None = None, log=print
+    repeat: int,
+    quick: bool,
+    budget: float,
+    source: str | None = None,
+    log=print,
+    only: frozenset[str] | None = None,
 ) -> dict[str, dict[str, list]]:
     results: dict[str, dict[str, list]] = {key: {sdk: [] for sdk in SDKS} for key, *_ in WORKLOADS}
     given_up: set[tuple[str, str]] = set()
     for rep in range(repeat):
         for key, workload, n in WORKLOADS:
+            if only is not None and key not in only:
+                continue
             order = SDKS if rep % 2 == 0 else SDKS[::-1]
             for sdk in order:
                 if sdk == "official" and quick and n >= 10_000:
@@ -345,10 +352,19 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the orchestra package found in DIR (put first on the workers' "
         "PYTHONPATH), e.g. a `git archive HEAD orchestra` export",
     )
+    keys = [key for key, *_ in WORKLOADS]
+    parser.add_argument(
+        "--only",
+        metavar="CELL",
+        action="append",
+        choices=keys,
+        help=f"measure only this workload (repeatable): {', '.join(keys)}",
+    )
     args = parser.parse_args(argv)
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
     if repeat < 1:
         parser.error("--repeat must be at least 1")
+    only = frozenset(args.only) if args.only else None
 
     env = {"machine": machine(), "versions": versions(), "revision": revision(args.orchestra_src)}
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -363,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     clock = time.perf_counter()
     precompile(args.orchestra_src)
-    results = run_all(repeat, args.quick, args.budget, args.orchestra_src)
+    results = run_all(repeat, args.quick, args.budget, args.orchestra_src, only=only)
     print(
         f"\nmedians of {repeat} fresh processes each, minimum in brackets "
         f"({time.perf_counter() - clock:.0f} s in all):\n"

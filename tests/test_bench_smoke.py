@@ -126,6 +126,26 @@ def test_summary_has_the_documented_shape() -> None:
     assert "9.000 s (9.000 s)" in seq_row and "2.000 s (1.000 s)" in seq_row
 
 
+def test_only_measures_the_named_cells_alternating_the_sdks(monkeypatch) -> None:
+    run = load_run()
+    made: list[tuple[str, str]] = []
+
+    def fake(sdk: str, workload: str, n: int, budget: float, source: str | None = None):
+        made.append((sdk, workload))
+        return {"seconds": 1.0, "rss_mb": 1.0}
+
+    monkeypatch.setattr(run, "measure", fake)
+    results = run.run_all(2, False, 10.0, log=lambda _: None, only=frozenset({"cold_start"}))
+    assert made == [
+        ("orchestra", "cold"),
+        ("official", "cold"),
+        ("official", "cold"),
+        ("orchestra", "cold"),
+    ]
+    assert len(results["cold_start"]["orchestra"]) == 2
+    assert results["seq_1000"] == {"orchestra": [], "official": []}
+
+
 def serve_worker(side: str) -> dict:
     credentials = {  # the official runner signs its Invoke calls: dummy values do
         "AWS_ACCESS_KEY_ID": "local",
