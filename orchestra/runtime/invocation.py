@@ -430,8 +430,8 @@ class _Invocation:
             # what else already arrived is handled before the fibers run again: a Map's
             # results that came in together cost one pass of the machine, not one each
             for _ in range(DRAIN_AT_ONCE):
-                if self.inbox.empty():
-                    break
+                if machine.outcome is not None or self.inbox.empty():
+                    break  # (once the workflow has ended, what follows waits for the close)
                 self._handle(self.inbox.get_nowait())
 
     def _handle(self, event: Event) -> None:
