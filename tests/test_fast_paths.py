@@ -358,6 +358,42 @@ def test_an_update_nobody_waits_for_wakes_no_thread_and_still_goes_within_the_as
     writer.close(5)
 
 
+def test_a_tiny_async_bound_neither_spins_the_idle_writer_nor_delays_an_update():
+    from orchestra.runtime.writer import CheckpointWriter
+
+    service = LocalService()
+    arn = service.start_execution("fn", "{}")
+    token = service.invocation_event(arn)["CheckpointToken"]
+    sent: list[float] = []
+    checkpoint = service.checkpoint
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        sent.append(time.monotonic())
+        return checkpoint(*args, **kwargs)
+
+    service.checkpoint = recording  # type: ignore[method-assign]
+    writer = CheckpointWriter(
+        service, arn, token, on_ack=lambda a, o: None, on_error=print, async_bound=0.001
+    )
+    looks = [0]
+    wait = writer._cond.wait
+
+    def counting(timeout: float | None = None) -> bool:
+        looks[0] += 1
+        return wait(timeout)
+
+    writer._cond.wait = counting  # type: ignore[method-assign]
+    time.sleep(0.3)
+    assert looks[0] <= 40  # about one look per 10 ms, not one per millisecond
+    queued = time.monotonic()
+    writer.submit(OperationUpdate(id="s1", type=OperationType.STEP, action=A.START))
+    deadline = time.monotonic() + 5
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert sent and sent[0] - queued < 0.2  # woken for it: due long before the next look
+    writer.close(5)
+
+
 def _item(writer: Any, op_id: str) -> Any:
     from orchestra.runtime.writer import _Item
 

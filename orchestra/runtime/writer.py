@@ -101,6 +101,8 @@ STATE_PAGE_SIZE = 1000
 ABORT_JOIN_SECONDS = 5.0
 #: The longest the writer thread sleeps before re-checking that its producer is alive.
 _POLL_SECONDS = 0.5
+#: The shortest the idle writer thread sleeps between looks at its queue (see ``_next_batch``).
+_IDLE_FLOOR_SECONDS = 0.01
 
 #: Called on the writer thread with the acknowledged ``ack`` ids and the merged operations.
 OnAck = Callable[[list[int], list[Operation]], None]
@@ -338,7 +340,12 @@ class CheckpointWriter:
         self._on_ack = on_ack
         self._on_error = on_error
         self._async_bound = async_bound
-        self._idle_seconds = min(_POLL_SECONDS, async_bound) if async_bound > 0 else _POLL_SECONDS
+        # (not below _IDLE_FLOOR_SECONDS: with a tinier bound, submissions wake it instead)
+        self._idle_seconds = (
+            min(_POLL_SECONDS, max(async_bound, _IDLE_FLOOR_SECONDS))
+            if async_bound > 0
+            else _POLL_SECONDS
+        )
         self._log = logger or _LOG
         self._queue: deque[_Item] = deque()
         self._seq = 0
