@@ -503,3 +503,10 @@ def test_tokens_drawn_by_racing_threads_are_unique():
 def test_two_token_sources_share_nothing():
     first, second = _Tokens(), _Tokens()
     assert {first() for _ in range(50)}.isdisjoint(second() for _ in range(50))
+
+
+def test_hiding_children_ends_on_a_cycle_of_parent_links():
+    ex = Execution(ARN, "n", "f", None)
+    ex.children = {"c": ["a"], "a": ["b"], "b": ["a", "c"]}  # a damaged store's links
+    ex.hide_children("c")
+    assert ex.hidden == {"a", "b"}

@@ -247,8 +247,12 @@ class Execution:
     def hide_children(self, context_id: str) -> None:
         """Withhold a completed context's descendants from the state handed out."""
         stack = list(self.children.get(context_id, ()))
+        seen = {context_id}  # (a cycle of parent links, from a damaged store, ends here)
         while stack:
             child = stack.pop()
+            if child in seen:
+                continue
+            seen.add(child)
             self.hidden.add(child)
             self.unsaved_ops[child] = None
             self.revision += 1
