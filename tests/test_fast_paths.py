@@ -327,7 +327,8 @@ def test_the_writer_thread_is_woken_once_however_many_due_updates_wait_for_it():
     writer.close(5)
 
 
-def test_an_update_nobody_waits_for_wakes_no_thread_and_still_goes_within_the_async_bound():
+def _timed_writer(*, async_bound: float) -> tuple[Any, list[float]]:
+    """A writer on a fresh execution, and the list of when each of its calls was made."""
     from orchestra.runtime.writer import CheckpointWriter
 
     service = LocalService()
@@ -342,16 +343,25 @@ def test_an_update_nobody_waits_for_wakes_no_thread_and_still_goes_within_the_as
 
     service.checkpoint = recording  # type: ignore[method-assign]
     writer = CheckpointWriter(
-        service, arn, token, on_ack=lambda a, o: None, on_error=print, async_bound=0.1
+        service, arn, token, on_ack=lambda a, o: None, on_error=print, async_bound=async_bound
     )
+    return writer, sent
+
+
+def _wait_for(sent: list[float]) -> None:
+    deadline = time.monotonic() + 5
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def test_an_update_nobody_waits_for_wakes_no_thread_and_still_goes_within_the_async_bound():
+    writer, sent = _timed_writer(async_bound=0.1)
     time.sleep(0.15)  # the thread sleeps with an empty queue
     woken = _counting_wakes(writer)
     queued = time.monotonic()
     writer.submit(OperationUpdate(id="s1", type=OperationType.STEP, action=A.START))
     assert woken[0] == 0  # the thread looks again within the bound by itself
-    deadline = time.monotonic() + 5
-    while not sent and time.monotonic() < deadline:
-        time.sleep(0.005)
+    _wait_for(sent)
     assert sent, "the update was never sent"
     # it waited for company, then went by the bound (not by the 0.5 s poll)
     assert 0.05 <= sent[0] - queued < 0.35
@@ -359,22 +369,7 @@ def test_an_update_nobody_waits_for_wakes_no_thread_and_still_goes_within_the_as
 
 
 def test_a_tiny_async_bound_neither_spins_the_idle_writer_nor_delays_an_update():
-    from orchestra.runtime.writer import CheckpointWriter
-
-    service = LocalService()
-    arn = service.start_execution("fn", "{}")
-    token = service.invocation_event(arn)["CheckpointToken"]
-    sent: list[float] = []
-    checkpoint = service.checkpoint
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        sent.append(time.monotonic())
-        return checkpoint(*args, **kwargs)
-
-    service.checkpoint = recording  # type: ignore[method-assign]
-    writer = CheckpointWriter(
-        service, arn, token, on_ack=lambda a, o: None, on_error=print, async_bound=0.001
-    )
+    writer, sent = _timed_writer(async_bound=0.001)
     looks = [0]
     wait = writer._cond.wait
 
@@ -387,9 +382,7 @@ def test_a_tiny_async_bound_neither_spins_the_idle_writer_nor_delays_an_update()
     assert looks[0] <= 40  # about one look per 10 ms, not one per millisecond
     queued = time.monotonic()
     writer.submit(OperationUpdate(id="s1", type=OperationType.STEP, action=A.START))
-    deadline = time.monotonic() + 5
-    while not sent and time.monotonic() < deadline:
-        time.sleep(0.001)
+    _wait_for(sent)
     assert sent and sent[0] - queued < 0.2  # woken for it: due long before the next look
     writer.close(5)
 
