@@ -39,7 +39,7 @@ from orchestra.fanout import Map, Nesting, Parallel
 from orchestra.interpreter.child import CHECKPOINT_PAYLOAD_LIMIT
 from orchestra.interpreter.fiber import Context, FiberState
 from orchestra.interpreter.ids import operation_id
-from orchestra.interpreter.payloads import ANY_SERDE, decode, encode, serde_for
+from orchestra.interpreter.payloads import ANY_SERDE, decode, encode_checked, serde_for
 from orchestra.interpreter.signals import BLOCKED, ExecutionFailure, label
 from orchestra.ops import Child, Step, is_generator_function
 from orchestra.results import BatchItem, BatchResult, ItemStatus
@@ -484,7 +484,8 @@ class _Coordinator:
             update = self._update(index, OperationAction.FAIL, error=err)
             self.k.confirm(self.fiber, update, lambda: self._confirmed(index, Failure(failure)))
             return
-        payload = encode(
+        # (the value a replay decodes; a plain value under the default codec is itself)
+        payload, decoded = encode_checked(
             plan.branch_serde,
             value,
             plan.branch_id(index),
@@ -492,7 +493,6 @@ class _Coordinator:
             None,
             "branch result",
         )
-        decoded = decode(plan.branch_serde, payload, plan.branch_id(index), plan.names[index])
         if self.flat:
             self._item(index, Success(decoded))
             return
