@@ -16,6 +16,7 @@ from orchestra._steps import RunningStep, running_step
 __all__ = [
     "LogFields",
     "RunningStep",
+    "WorkflowFields",
     "active_fields",
     "current_fields",
     "running_step",
@@ -46,7 +47,12 @@ class LogFields:
         return {k: v for k, v in extra.items() if v is not None}
 
 
-current_fields: contextvars.ContextVar[LogFields | None] = contextvars.ContextVar(
+#: The workflow code being resumed on this thread: ``(execution_arn, replaying,
+#: parent_id)``, set around each resumption of a fiber; its :class:`LogFields` are built
+#: only when something logs.
+WorkflowFields = tuple[str, bool, str | None]
+
+current_fields: contextvars.ContextVar[WorkflowFields | None] = contextvars.ContextVar(
     "orchestra_log_fields", default=None
 )
 
@@ -74,4 +80,8 @@ def active_fields() -> LogFields | None:
     running = running_step.get()
     if running is not None:
         return step_fields(running)
-    return current_fields.get()
+    workflow = current_fields.get()
+    if workflow is None:
+        return None
+    arn, replaying, parent_id = workflow
+    return LogFields(arn, replaying, parent_id=parent_id)

@@ -71,3 +71,27 @@ def test_a_step_sees_its_context_and_its_logs_carry_its_fields(caplog):
 
 def test_outside_a_step_there_is_no_step_context():
     assert step_context() is None
+
+
+def test_workflow_logs_are_not_repeated_by_a_replay_unless_asked(caplog):
+    from orchestra import Duration, Wait
+
+    quiet = get_logger("ctx.quiet")
+    loud = get_logger("ctx.loud", log_replay=True)
+
+    def workflow() -> Generator[Any, Any, Any]:
+        quiet.info("quiet before the wait")
+        loud.info("loud before the wait")
+        yield Wait(Duration.seconds(5))  # the next invocation replays the lines above
+        quiet.info("quiet after the wait")
+        return "done"
+
+    caplog.set_level(logging.INFO, logger="orchestra.workflow")
+    run = LocalRunner(workflow).run()
+    assert run.status == "SUCCEEDED" and run.invocations == 2
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("quiet before the wait") == 1
+    assert messages.count("loud before the wait") == 2
+    assert messages.count("quiet after the wait") == 1
+    replayed = [r for r in caplog.records if r.getMessage() == "loud before the wait"]
+    assert all(r.executionArn == run.arn for r in replayed)

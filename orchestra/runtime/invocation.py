@@ -43,7 +43,7 @@ from typing import Any
 
 import attrs
 
-from orchestra._context import LogFields, current_fields
+from orchestra._context import current_fields
 from orchestra.errors import (
     CheckpointError,
     GetStateError,
@@ -182,13 +182,10 @@ def _failed(error: BaseException | ErrorObject) -> InvocationOutput:
 
 
 def _set_log_fields(arn: str) -> Callable[[bool, str | None], Callable[[], None]]:
-    made: dict[tuple[bool, str | None], LogFields] = {}  # immutable: one per combination
-
     def enter(replaying: bool, parent_id: str | None) -> Callable[[], None]:
-        fields = made.get((replaying, parent_id))
-        if fields is None:
-            fields = made[replaying, parent_id] = LogFields(arn, replaying, parent_id=parent_id)
-        return functools.partial(current_fields.reset, current_fields.set(fields))
+        return functools.partial(
+            current_fields.reset, current_fields.set((arn, replaying, parent_id))
+        )
 
     return enter
 
