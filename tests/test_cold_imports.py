@@ -74,3 +74,34 @@ def test_a_structured_payload_still_goes_through_cattrs():
     assert codec.deserialize('"2026-12-02"') == when
     assert JsonSerde(float).deserialize("1") == 1.0
     assert type(JsonSerde(float).deserialize("1")) is float  # converted, not taken as it is
+
+
+def test_each_handler_group_is_keyed_by_the_module_that_defines_its_descriptors():
+    from orchestra.interpreter import machine
+
+    for module, handlers in machine._GROUPS.items():
+        for op_type in handlers():
+            assert op_type.__module__ == module, op_type
+
+
+def test_a_map_loads_the_map_handlers_only():
+    out = _fresh(
+        """
+        import sys
+        from orchestra import Map
+        from orchestra.testing import LocalRunner
+
+        def item(x: int, _: int) -> int:
+            return x
+
+        def workflow():
+            result = yield Map([1, 2], item)
+            return result.values()
+
+        assert LocalRunner(workflow).run().result == [1, 2]
+        loaded = [m for m in ("callback", "condition", "invoke", "markers", "fanout")
+                  if f"orchestra.interpreter.{m}" in sys.modules]
+        print(",".join(loaded))
+        """
+    )
+    assert out == "fanout"

@@ -111,42 +111,76 @@ HANDLERS: dict[type[Op[Any]], Handler] = {
     Wait: handle_wait,
     Child: handle_child,
 }
-_LOADED: list[bool] = []
 
 
-def load_handlers() -> None:
-    """Register the handlers of every built-in operation (idempotent)."""
-    if _LOADED:
-        return
+def _callback_handlers() -> dict[type[Op[Any]], Handler]:
     from orchestra.callbacks import Callback, CallbackHandle, WaitForCallback
-    from orchestra.conditions import WaitForCondition
-    from orchestra.fanout import Map, Parallel
     from orchestra.interpreter.callback import (
         handle_await,
         handle_callback,
         handle_wait_for_callback,
     )
-    from orchestra.interpreter.condition import handle_wait_for_condition
-    from orchestra.interpreter.fanout import handle_map, handle_parallel
-    from orchestra.interpreter.invoke import handle_invoke
-    from orchestra.interpreter.markers import handle_patched, handle_uuid
-    from orchestra.invoke import Invoke
-    from orchestra.markers import Patched, Uuid
 
-    builtin: dict[type[Op[Any]], Handler] = {
+    return {
         Callback: handle_callback,
         CallbackHandle: handle_await,
         WaitForCallback: handle_wait_for_callback,
-        Invoke: handle_invoke,
-        WaitForCondition: handle_wait_for_condition,
-        Uuid: handle_uuid,
-        Patched: handle_patched,
-        Map: handle_map,
-        Parallel: handle_parallel,
     }
-    for op_type, handler in builtin.items():
-        HANDLERS.setdefault(op_type, handler)
-    _LOADED.append(True)
+
+
+def _condition_handlers() -> dict[type[Op[Any]], Handler]:
+    from orchestra.conditions import WaitForCondition
+    from orchestra.interpreter.condition import handle_wait_for_condition
+
+    return {WaitForCondition: handle_wait_for_condition}
+
+
+def _fanout_handlers() -> dict[type[Op[Any]], Handler]:
+    from orchestra.fanout import Map, Parallel
+    from orchestra.interpreter.fanout import handle_map, handle_parallel
+
+    return {Map: handle_map, Parallel: handle_parallel}
+
+
+def _invoke_handlers() -> dict[type[Op[Any]], Handler]:
+    from orchestra.interpreter.invoke import handle_invoke
+    from orchestra.invoke import Invoke
+
+    return {Invoke: handle_invoke}
+
+
+def _marker_handlers() -> dict[type[Op[Any]], Handler]:
+    from orchestra.interpreter.markers import handle_patched, handle_uuid
+    from orchestra.markers import Patched, Uuid
+
+    return {Uuid: handle_uuid, Patched: handle_patched}
+
+
+#: The other built-in operations' handlers, by the module that defines the descriptors: a
+#: workflow that yields a Map loads the Map handlers, not those of callbacks or invokes.
+_GROUPS: dict[str, Callable[[], dict[type[Op[Any]], Handler]]] = {
+    "orchestra.callbacks": _callback_handlers,
+    "orchestra.conditions": _condition_handlers,
+    "orchestra.fanout": _fanout_handlers,
+    "orchestra.invoke": _invoke_handlers,
+    "orchestra.markers": _marker_handlers,
+}
+_LOADED: set[str] = set()
+
+
+def load_handlers(module: str | None = None) -> None:
+    """Register the handlers of the built-in operations (idempotent).
+
+    Args:
+        module: only those whose descriptors ``module`` defines (``"orchestra.fanout"``);
+            ``None``: every one.
+    """
+    for name, handlers in _GROUPS.items():
+        if name in _LOADED or (module is not None and name != module):
+            continue
+        for op_type, handler in handlers().items():
+            HANDLERS.setdefault(op_type, handler)
+        _LOADED.add(name)
 
 
 S = FiberState
@@ -551,8 +585,8 @@ class Machine:
         if not isinstance(op, Op):
             raise ExecutionFailure(not_an_op(fiber.path, fiber.counter, yielded))
         handler = HANDLERS.get(type(op))
-        if handler is None and not _LOADED:
-            load_handlers()
+        if handler is None and type(op).__module__ in _GROUPS:
+            load_handlers(type(op).__module__)
             handler = HANDLERS.get(type(op))
         if handler is None:
             raise ExecutionFailure(
