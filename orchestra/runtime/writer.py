@@ -214,31 +214,29 @@ class _Batch:
         self.closed = False  # an EXECUTION update ends the call
         self.cut_for_size = False  # the call ended because the next update was too large
 
-    def accepts(self, item: _Item, size: int) -> bool:
-        """Whether ``item`` (of ``size`` bytes) may join this call."""
-        update = item.update
+    def take(self, item: _Item, size: int) -> bool:
+        """Add ``item`` (of ``size`` bytes) if it may join this call; whether it did."""
         if self.closed:
             return False
-        if update is None or self.updates == 0:
-            return True  # an empty call adds nothing; the first update always fits
-        if self.updates >= MAX_BATCH_UPDATES:
-            return False
-        if self.size + size > MAX_BATCH_BYTES:
-            self.cut_for_size = True
-            return False
-        previous = self.last_action.get(update.id)
-        return previous is None or _may_follow(previous, update)
-
-    def add(self, item: _Item, size: int) -> None:
-        """Append ``item``."""
-        self.items.append(item)
         update = item.update
         if update is None:
-            return
+            self.items.append(item)  # an empty call adds nothing
+            return True
+        if self.updates:  # the first update always fits
+            if self.updates >= MAX_BATCH_UPDATES:
+                return False
+            if self.size + size > MAX_BATCH_BYTES:
+                self.cut_for_size = True
+                return False
+            previous = self.last_action.get(update.id)
+            if previous is not None and not _may_follow(previous, update):
+                return False
+        self.items.append(item)
         self.updates += 1
         self.size += size
         self.last_action[update.id] = update.action
         self.closed = update.type is OperationType.EXECUTION
+        return True
 
 
 def _no_token(response: CheckpointResponse) -> CheckpointError:
@@ -653,9 +651,8 @@ class CheckpointWriter:
         batch = _Batch()
         for item in self._queue:
             size = size_of(item)
-            if not batch.accepts(item, size):
+            if not batch.take(item, size):
                 break
-            batch.add(item, size)
         return batch
 
     def _send(self, batch: Sequence[_Item]) -> tuple[list[int], list[Operation]]:
