@@ -409,11 +409,12 @@ class _Invocation:
                 event = self._linger()
                 if event is None:
                     self._lingering_since = None
-                    # Idle until the answer: make the call right here. With other steps still
-                    # running, one call: the rest waits for the results that may join it.
+                    # Idle until the answer: make the call right here, one call at a time. What
+                    # did not fit waits for what its answer sets off (a Map's branch SUCCEEDs,
+                    # the items it frees) and for results still coming, which join it.
                     self._direct = True
                     try:
-                        self.writer.send_now(once=machine.running_step_count > 0)
+                        self.writer.send_now(once=True)
                     finally:
                         self._direct = False
                     acked, self._acked = self._acked, None
