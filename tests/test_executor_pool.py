@@ -27,7 +27,7 @@ def test_no_more_threads_than_the_limit_however_many_jobs_wait():
     for _ in range(20):
         assert done.acquire(timeout=WAIT)
     assert pool.threads == 3
-    assert len(names) == 3
+    assert len(names) <= 3  # (a job may find every started thread still starting)
 
 
 def test_an_idle_thread_takes_the_next_job_instead_of_a_new_thread():

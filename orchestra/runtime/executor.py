@@ -6,9 +6,11 @@ with log fields (operation id, name, attempt) that the replay-aware logger adds.
 
 from __future__ import annotations
 
+import _thread
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -46,7 +48,9 @@ class _Workers:
 
     def __init__(self, max_workers: int, name: str) -> None:
         self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
+        # one token per thread waiting for a job; taking one is claiming that thread (a
+        # deque's append and pop are atomic: no lock, no Python-level semaphore per job)
+        self._idle: deque[None] = deque()
         self._lock = threading.Lock()
         self._max = max_workers
         self._name = name
@@ -60,25 +64,31 @@ class _Workers:
     def submit(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
         """Run ``fn(*args)`` on a pool thread."""
         self._jobs.put((fn, args))
-        if self._idle.acquire(blocking=False):
+        try:
+            self._idle.pop()
+        except IndexError:
+            pass
+        else:
             return  # an idle thread takes it
         with self._lock:
             if self._started < self._max:
                 self._started += 1
-                thread = threading.Thread(
-                    target=self._work, name=f"{self._name}_{self._started - 1}", daemon=True
-                )
-                thread.start()
+                # (not threading.Thread.start, which waits until the thread runs: a burst of
+                # a Map's first jobs would pay that hand-off for each of its threads)
+                _thread.start_new_thread(self._work, (f"{self._name}_{self._started - 1}",))
 
-    def _work(self) -> None:
+    def _work(self, name: str) -> None:
+        threading.current_thread().name = name  # (a daemon: it does not hold the exit up)
+        jobs = self._jobs
+        idle = self._idle
         while True:
-            fn, args = self._jobs.get()
+            fn, args = jobs.get()
             try:
                 fn(*args)
             except BaseException:  # a job reports its own outcome; this is a bug in one
                 log.exception("a step job raised; the pool thread goes on")
             del fn, args
-            self._idle.release()
+            idle.append(None)
 
 
 class StepExecutor:
