@@ -41,6 +41,7 @@ from orchestra.interpreter.fiber import Context, FiberState
 from orchestra.interpreter.ids import operation_id
 from orchestra.interpreter.payloads import ANY_SERDE, decode, encode_checked, serde_for
 from orchestra.interpreter.signals import BLOCKED, ExecutionFailure, label
+from orchestra.interpreter.step import run_detached
 from orchestra.ops import Child, Step, is_generator_function
 from orchestra.results import BatchItem, BatchResult, ItemStatus
 from orchestra.serde import PLAIN_TYPES, JsonSerde, Serde
@@ -81,6 +82,8 @@ class _Plan:
     #: With an ItemBatch: the item indexes each branch runs (else one item per branch).
     groups: tuple[tuple[int, ...], ...] | None = None
     item_names: tuple[str | None, ...] = ()
+    #: For a Map over a plain function: its items' steps (which may run detached).
+    steps: _ItemSteps | None = None
     _branch_ids: dict[int, str] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
     @property
@@ -127,12 +130,15 @@ def handle_map(
             names,
         )
         return _run(k, fiber, plan, recorded)
+    steps: _ItemSteps | None = None
     if is_generator_function(op.fn):
         bodies = tuple(_map_body(op, i, item) for i, item in enumerate(op.items))
     else:
         steps = _ItemSteps(op.fn)
         bodies = tuple(steps.body(i, item) for i, item in enumerate(op.items))
-    plan = _Plan(op, op_id, "MapResult", "MapIteration", names, bodies, item_serde, item_serde)
+    plan = _Plan(
+        op, op_id, "MapResult", "MapIteration", names, bodies, item_serde, item_serde, steps=steps
+    )
     return _run(k, fiber, plan, recorded)
 
 
@@ -385,6 +391,14 @@ def _may_end(policy: Completion, total: int, succeeded: int, failed: int) -> boo
     )
 
 
+@attrs.frozen
+class _Detached:
+    """A running branch that is a detached step: the owner of its checkpoints, its step id."""
+
+    owner: int
+    op_id: str
+
+
 class _Coordinator:
     """Starts branches, gathers their outcomes, and ends the operation once it is decided."""
 
@@ -395,7 +409,7 @@ class _Coordinator:
         self.limit = plan.op.max_concurrency
         self.flat = plan.op.nesting is Nesting.FLAT
         self.next_index = 0
-        self.running: dict[int, Fiber] = {}
+        self.running: dict[int, Fiber | _Detached] = {}
         self.confirming: set[int] = set()
         self.items: _Tally = _Tally()
         self.started: set[int] = set()
@@ -439,7 +453,20 @@ class _Coordinator:
                 return
             if recorded is None:
                 self.k.checkpoint(self.fiber, self._update(index, OperationAction.START))
-        context = Context(
+                if plan.steps is not None and self.k.may_detach and self._detached(index):
+                    return
+        self.k.start_context(
+            self.fiber,
+            plan.bodies[index],
+            self._context(index),
+            lambda v, e: self._branch_done(index, v, e, rebuilding=rebuilding),
+        )
+        self.running[index] = self.fiber.children[-1]
+
+    def _context(self, index: int) -> Context:
+        plan = self.plan
+        branch_id = plan.branch_id(index)
+        return Context(
             prefix=branch_id,
             parent_id=plan.op_id if self.flat else branch_id,
             virtual=self.flat,
@@ -447,13 +474,40 @@ class _Coordinator:
             name=plan.names[index],
             path=f"{self.fiber.path} > {plan.names[index] or branch_id[:12]}",
         )
-        self.k.start_context(
-            self.fiber,
-            plan.bodies[index],
-            context,
-            lambda v, e: self._branch_done(index, v, e, rebuilding=rebuilding),
+
+    def _detached(self, index: int) -> bool:
+        """Start a new NESTED branch that is one step without a fiber; whether it did.
+
+        Its checkpoints, and its outcome, are those of the fiber it would otherwise run in
+        (``Step(fn, item, index)`` as the context's first operation); a failed attempt is
+        handed to a fiber made then (:func:`~.step.run_detached`). A step that cannot even be
+        built is left to that fiber, which fails the branch with the error.
+        """
+        plan = self.plan
+        op = plan.op
+        assert plan.steps is not None and isinstance(op, Map)
+        try:
+            step = plan.steps.step(op.items[index], index)
+        except Exception:
+            return False
+        branch_id = plan.branch_id(index)
+        step_id = operation_id(branch_id, 1)
+
+        def ended(value: Any, error: BaseException | None) -> None:
+            if isinstance(error, StepError):  # as the one-step body reports it
+                error = _OneStepFailed(error)
+            self._branch_done(index, value, error)
+
+        def adopt(owner: int) -> Fiber:
+            fiber = self.k.adopt(self.fiber, owner, self._context(index), step_id, ended)
+            self.running[index] = fiber
+            return fiber
+
+        owner = run_detached(
+            self.k, self.fiber, step, step_id, branch_id, adopt, lambda v: ended(v, None)
         )
-        self.running[index] = self.fiber.children[-1]
+        self.running[index] = _Detached(owner, step_id)
+        return True
 
     def _resolved_from_history(self, index: int, recorded: Operation) -> None:
         details = recorded.context_details
@@ -570,7 +624,9 @@ class _Coordinator:
     def _finish(self, reason: CompletionReason) -> None:
         self.done = True
         for child in list(self.running.values()):
-            if not child.finished:
+            if isinstance(child, _Detached):
+                self.k.cancel_detached(child.owner, child.op_id)
+            elif not child.finished:
                 self.k.cancel(child)
         self.running.clear()
         items = [

@@ -178,7 +178,8 @@ class Fiber:
 
     Attributes:
         id: a number unique within the invocation (checkpoints carry it as their owner).
-        gen: the workflow generator.
+        gen: the workflow generator (``None`` for a fiber adopted by a detached operation,
+            which ends with the outcome it is woken with).
         context: the context its operations live in.
         parent: the fiber that started it (``None`` for the root).
         children: fibers it started that are not finished.
@@ -211,7 +212,7 @@ class Fiber:
     def __init__(
         self,
         fiber_id: int,
-        gen: Generator[Any, Any, Any],
+        gen: Generator[Any, Any, Any] | None,
         context: Context,
         *,
         parent: Fiber | None,

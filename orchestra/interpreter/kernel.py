@@ -69,6 +69,33 @@ class Kernel(Protocol):
         """Run a step; the fiber waits and ``then(value, error)`` gets its outcome."""
         ...
 
+    @property
+    def may_detach(self) -> bool:
+        """Whether a new operation may run detached in this invocation (no replay checks)."""
+        ...
+
+    def detach(self, parent: Fiber) -> int:
+        """An owner id for a new operation ``parent`` runs without a fiber; counted as new."""
+        ...
+
+    def send(self, owner: int, update: OperationUpdate, then: Then | None = None) -> None:
+        """Send ``update`` for ``owner``; with ``then``, synchronously (``then()`` once durable)."""
+        ...
+
+    def run_detached(self, command: RunStep, then: Then) -> None:
+        """Run a step for ``command.owner``; ``then(value, error)`` gets its outcome."""
+        ...
+
+    def cancel_detached(self, owner: int, op_id: str) -> None:
+        """Drop a detached operation's step outcome, confirmations and queued updates."""
+        ...
+
+    def adopt(
+        self, parent: Fiber, owner: int, context: Context, op_id: str, on_done: Done
+    ) -> Fiber:
+        """A generator-less fiber ``owner`` waiting on the detached step ``op_id``."""
+        ...
+
     def wait_timer(self, fiber: Fiber, op_id: str, due_ms: int, then: Then) -> None:
         """Park the fiber until the service's timer for ``op_id`` (due at ``due_ms``) fires.
 

@@ -228,6 +228,8 @@ class Machine:
         self._ready: deque[Fiber] = deque()
         self._commands: list[Command] = []
         self._steps: dict[str, Fiber] = {}  # op id -> the fiber waiting for that step
+        # op id -> what gets the outcome of a detached step (no fiber waits for it)
+        self._detached: dict[str, Then] = {}
         self._acks: dict[int, Fiber] = {}  # ack number -> the fiber waiting for it
         # ack number -> (owner fiber id, what runs once it is durable)
         self._confirms: dict[int, tuple[int, Then]] = {}
@@ -284,7 +286,13 @@ class Machine:
         self._guarded(self._run_ready)
         if self.outcome is None:
             self._poll_due_timers()
-        in_flight = self._steps or self._acks or self._confirms or self._poll_ack is not None
+        in_flight = (
+            self._steps
+            or self._detached
+            or self._acks
+            or self._confirms
+            or self._poll_ack is not None
+        )
         if self.outcome is None and not (self._ready or in_flight):
             self.outcome = Suspended()
         if self.outcome is not None:
@@ -297,7 +305,12 @@ class Machine:
         An outcome nobody waits for (the fiber was cancelled, the machine closed) is dropped.
         """
         fiber = self._steps.pop(op_id, None)
-        if fiber is None or self._closing or fiber.state is not S.ON_STEP:
+        if fiber is None:
+            then = self._detached.pop(op_id, None)
+            if then is not None and not self._closing:
+                self._guarded(then, value, error)
+            return
+        if self._closing or fiber.state is not S.ON_STEP:
             return
         pending = fiber.pending
         assert pending is not None and pending.then is not None
@@ -332,12 +345,12 @@ class Machine:
 
     def running_steps(self) -> list[str]:
         """Ids of steps handed to the shell and not yet finished."""
-        return list(self._steps)
+        return [*self._steps, *self._detached]
 
     @property
     def running_step_count(self) -> int:
         """How many steps were handed to the shell and have not finished."""
-        return len(self._steps)
+        return len(self._steps) + len(self._detached)
 
     @property
     def awaiting_acks(self) -> bool:
@@ -429,6 +442,64 @@ class Machine:
         self._move(fiber, S.ON_STEP, Pending(op_id=command.op_id, then=then))
         self._steps[command.op_id] = fiber
         self._commands.append(command)
+
+    @property
+    def may_detach(self) -> bool:
+        """Whether an operation may run detached (see :meth:`detach`) in this invocation.
+
+        Not when the history holds an earlier invocation's operations (each one yielded
+        goes through the replay checks) nor with an observer (it sees every operation as a
+        fiber yields it).
+        """
+        return not self._prior and self._observer is None
+
+    def detach(self, parent: Fiber) -> int:
+        """A new owner id for an operation run without a fiber of its own, counted as new.
+
+        A detached operation is started by a handler of ``parent`` (a Map's item's one
+        step) and reports to a callback; ``parent`` waits for it as for a child fiber, and
+        :meth:`adopt` gives it a fiber when it needs one (a retry).
+        """
+        if parent.state is not S.ON_CHILDREN:
+            self._move(parent, S.ON_CHILDREN)
+        self.new += 1
+        owner = self._next_fiber
+        self._next_fiber += 1
+        return owner
+
+    def send(self, owner: int, update: OperationUpdate, then: Then | None = None) -> None:
+        """Send ``update`` for ``owner``; with ``then``, synchronously: ``then()`` once durable."""
+        if then is None:
+            self._commands.append(Checkpoint(update, sync=False, owner=owner))
+            return
+        self._next_ack += 1
+        self._confirms[self._next_ack] = (owner, then)
+        self._commands.append(Checkpoint(update, sync=True, ack=self._next_ack, owner=owner))
+
+    def run_detached(self, command: RunStep, then: Then) -> None:
+        """Run a step for ``command.owner``; ``then(value, error)`` gets its outcome."""
+        self._detached[command.op_id] = then
+        self._commands.append(command)
+
+    def cancel_detached(self, owner: int, op_id: str) -> None:
+        """Cancel the detached operation ``owner``: as :meth:`cancel` does for a fiber."""
+        self._detached.pop(op_id, None)
+        for ack in [a for a, (who, _) in self._confirms.items() if who == owner]:
+            del self._confirms[ack]
+        self._commands.append(Withdraw(frozenset((owner,))))
+
+    def adopt(
+        self, parent: Fiber, owner: int, context: Context, op_id: str, on_done: Done
+    ) -> Fiber:
+        """A fiber, with the id ``owner``, for a detached operation ``op_id`` that needs one.
+
+        It has yielded that one operation and waits for its step (``ON_STEP``); it has no
+        generator: once woken, it finishes with the value or error it was woken with.
+        """
+        fiber = Fiber(owner, None, context, parent=parent, replaying=False, on_done=on_done)
+        fiber.counter = 1
+        fiber.move_to(S.ON_STEP, Pending(op_id=op_id))
+        return fiber
 
     def wait_timer(self, fiber: Fiber, op_id: str, due_ms: int, then: Then) -> None:
         """Park ``fiber`` until fresh state for ``op_id`` arrives (see :class:`Kernel`)."""
@@ -533,6 +604,11 @@ class Machine:
 
     def _advance(self, fiber: Fiber) -> None:
         gen = fiber.gen
+        if gen is None:  # an adopted operation's fiber: it ends with what it was woken with
+            value, error = fiber.value, fiber.error
+            fiber.value = fiber.error = None
+            self._finish(fiber, None if error is not None else value, error)
+            return
         on_resume = self._on_resume
         reset: Callable[[], None] | None = None
         hooked: tuple[bool, str | None] | None = None
@@ -640,7 +716,7 @@ class Machine:
         """Poll the service once when a parked timer fell due while other work goes on."""
         if not self._timers or self._poll_ack is not None:
             return
-        if not (self._steps or self._acks or self._confirms):
+        if not (self._steps or self._detached or self._acks or self._confirms):
             return  # nothing else in flight: the invocation suspends and the service re-invokes
         due = self.next_wakeup_ms
         if due is None or due > self.now_ms:
@@ -706,6 +782,8 @@ class Machine:
                 self._close(fiber)
 
     def _close(self, fiber: Fiber) -> None:
+        if fiber.gen is None:
+            return  # (no generator: no code to run on close)
         reset = (
             self._on_resume(fiber.replaying, fiber.parent_id)
             if self._on_resume is not None

@@ -11,6 +11,7 @@ retry delay parks its fiber on a timer; the service's timer completes it.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from orchestra.config import StepSemantics
@@ -28,13 +29,19 @@ from orchestra.interpreter.signals import BLOCKED, ExecutionFailure, label
 from orchestra.interpreter.timers import due_ms
 from orchestra.ops import Step
 from orchestra.serde import Serde
-from orchestra.wire.models import Operation, OperationAction, OperationStatus, StepOptions
+from orchestra.wire.models import (
+    Operation,
+    OperationAction,
+    OperationStatus,
+    OperationUpdate,
+    StepOptions,
+)
 
 if TYPE_CHECKING:
     from orchestra.interpreter.fiber import Fiber
     from orchestra.interpreter.kernel import Kernel
 
-__all__ = ["STEP_PAYLOAD_LIMIT", "handle_step"]
+__all__ = ["STEP_PAYLOAD_LIMIT", "Adopt", "handle_step", "run_detached"]
 
 #: A step result larger than this (bytes of its payload) is refused.
 STEP_PAYLOAD_LIMIT = 256 * 1024
@@ -110,18 +117,73 @@ def _run(
     k.run_step(fiber, command, finished)
 
 
-def _succeeded(
-    k: Kernel, fiber: Fiber, op: Step[Any], op_id: str, value: Any, serde: Serde[Any]
-) -> None:
+#: Gives a detached step a fiber (whose outcome goes where the step's would have), once
+#: its attempt failed: a retry, its delay and its FAIL are a fiber's work.
+Adopt = Callable[[int], "Fiber"]
+
+
+def run_detached(
+    k: Kernel,
+    parent: Fiber,
+    op: Step[Any],
+    op_id: str,
+    parent_id: str,
+    adopt: Adopt,
+    done: Callable[[Any], None],
+) -> int:
+    """Start a new at-least-once step ``op`` for ``parent``, which no fiber yielded.
+
+    A Map's item that is one step runs so, without a fiber and a generator of its own. It
+    checkpoints and runs exactly as :func:`handle_step` does for a fiber that yields
+    ``op`` as its first operation in a context whose operations report ``parent_id``, and
+    hands the step's checkpointed value to ``done``. A failed attempt is given a fiber by
+    ``adopt`` (with the returned owner id) and goes on as in :func:`handle_step`: retried,
+    or failed, with the fiber's outcome as the step's. Only for a step the history does not
+    hold, in an invocation where :attr:`~.machine.Machine.may_detach`.
+
+    Returns:
+        The owner id of its checkpoints (for ``cancel_detached``).
+    """
+    owner = k.detach(parent)
+    serde = serde_for(k.serdes, op.fn, op.serde)
+    name = op.name
+    start = OperationUpdate(op_id, op.op_type, A.START, parent_id, op.op_name, op.sub_type)
+    k.send(owner, start)
+
+    def finished(value: Any, error: BaseException | None) -> None:
+        if error is not None:
+            _failed(k, adopt(owner), op, op_id, 1, error)
+            return
+        _check_not_generator(value, op_id, name)
+        payload, decoded = encode_checked(
+            serde, value, op_id, name, STEP_PAYLOAD_LIMIT, "step result"
+        )
+        update = OperationUpdate(
+            op_id, op.op_type, A.SUCCEED, parent_id, op.op_name, op.sub_type, payload
+        )
+        k.send(owner, update, lambda: done(decoded))
+
+    command = RunStep(op_id, name, parent_id, 1, op.fn, op.args, op.kwargs, owner=owner)
+    k.run_detached(command, finished)
+    return owner
+
+
+def _check_not_generator(value: Any, op_id: str, name: str | None) -> None:
     if inspect.isgenerator(value):
         raise ExecutionFailure(
             WorkflowDefinitionError(
-                f"{label(op_id, op.name)} returned a generator: a plain function (often a "
+                f"{label(op_id, name)} returned a generator: a plain function (often a "
                 "lambda wrapping a sub-workflow) ran as a step. Pass the generator function "
                 "itself, binding its arguments with functools.partial, so that it runs as a "
                 "sub-workflow."
             )
         )
+
+
+def _succeeded(
+    k: Kernel, fiber: Fiber, op: Step[Any], op_id: str, value: Any, serde: Serde[Any]
+) -> None:
+    _check_not_generator(value, op_id, op.name)
     # decoded before checkpointing: a payload that cannot be read back fails here
     payload, decoded = encode_checked(
         serde, value, op_id, op.name, STEP_PAYLOAD_LIMIT, "step result"
