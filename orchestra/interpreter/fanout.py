@@ -21,7 +21,6 @@ import inspect
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-import attrs
 from returns.result import Failure, Result, Success
 
 from orchestra.completion import Completion, CompletionReason
@@ -66,25 +65,58 @@ Body = Callable[[], Generator[Any, Any, Any]]
 Outcome = Result[Any, OperationError]
 
 
-@attrs.frozen
 class _Plan:
-    """What one Map or Parallel runs: its branches and how to record and read them."""
+    """What one Map or Parallel runs: its branches and how to record and read them.
 
-    op: Map[Any] | Parallel
-    op_id: str
-    kind: str  # "MapResult" | "ParallelResult"
-    branch_sub_type: str
-    names: tuple[str | None, ...]
-    bodies: tuple[Body, ...]
-    item_serde: Serde[Any]
-    #: Encodes a branch's result (the item serde, or JSON for a batch's entries).
-    branch_serde: Serde[Any] = ANY_SERDE
-    #: With an ItemBatch: the item indexes each branch runs (else one item per branch).
-    groups: tuple[tuple[int, ...], ...] | None = None
-    item_names: tuple[str | None, ...] = ()
-    #: For a Map over a plain function: its items' steps (which may run detached).
-    steps: _ItemSteps | None = None
-    _branch_ids: dict[int, str] = attrs.field(factory=dict, init=False, eq=False, repr=False)
+    (A plain class: the interpreter defines it when a workflow first yields a Map, inside
+    that run, where an attrs class would cost its code generation.)
+    """
+
+    __slots__ = (
+        "_branch_ids",
+        "bodies",
+        "branch_serde",
+        "branch_sub_type",
+        "groups",
+        "item_names",
+        "item_serde",
+        "kind",
+        "names",
+        "op",
+        "op_id",
+        "steps",
+    )
+
+    def __init__(
+        self,
+        op: Map[Any] | Parallel,
+        op_id: str,
+        kind: str,
+        branch_sub_type: str,
+        names: tuple[str | None, ...],
+        bodies: tuple[Body, ...],
+        item_serde: Serde[Any],
+        branch_serde: Serde[Any] = ANY_SERDE,
+        groups: tuple[tuple[int, ...], ...] | None = None,
+        item_names: tuple[str | None, ...] = (),
+        *,
+        steps: _ItemSteps | None = None,
+    ) -> None:
+        self.op = op
+        self.op_id = op_id
+        self.kind = kind  # "MapResult" | "ParallelResult"
+        self.branch_sub_type = branch_sub_type
+        self.names = names
+        self.bodies = bodies
+        self.item_serde = item_serde
+        #: Encodes a branch's result (the item serde, or JSON for a batch's entries).
+        self.branch_serde = branch_serde
+        #: With an ItemBatch: the item indexes each branch runs (else one item per branch).
+        self.groups = groups
+        self.item_names = item_names
+        #: For a Map over a plain function: its items' steps (which may run detached).
+        self.steps = steps
+        self._branch_ids: dict[int, str] = {}
 
     @property
     def total(self) -> int:
@@ -391,12 +423,14 @@ def _may_end(policy: Completion, total: int, succeeded: int, failed: int) -> boo
     )
 
 
-@attrs.frozen
 class _Detached:
     """A running branch that is a detached step: the owner of its checkpoints, its step id."""
 
-    owner: int
-    op_id: str
+    __slots__ = ("op_id", "owner")
+
+    def __init__(self, owner: int, op_id: str) -> None:
+        self.owner = owner
+        self.op_id = op_id
 
 
 class _Coordinator:
