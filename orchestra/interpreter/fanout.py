@@ -62,6 +62,9 @@ if TYPE_CHECKING:
 __all__ = ["handle_map", "handle_parallel"]
 
 Body = Callable[[], Generator[Any, Any, Any]]
+#: A NESTED branch's SUCCEED options: its result stored, or too large (replay its children).
+_STORED = ContextOptions(replay_children=False)
+_REPLAY_CHILDREN = ContextOptions(replay_children=True)
 Outcome = Result[Any, OperationError]
 
 
@@ -537,9 +540,12 @@ class _Coordinator:
             self.running[index] = fiber
             return fiber
 
-        owner = run_detached(
-            self.k, self.fiber, step, step_id, branch_id, adopt, lambda v: ended(v, None)
-        )
+        def succeeded(value: Any, payload: str, serde: Serde[Any]) -> None:
+            # the step's payload is the branch's too when both use one serde
+            reuse = payload if serde is plan.branch_serde else None
+            self._branch_done(index, value, None, payload=reuse)
+
+        owner = run_detached(self.k, self.fiber, step, step_id, branch_id, adopt, succeeded)
         self.running[index] = _Detached(owner, step_id)
         return True
 
@@ -553,8 +559,19 @@ class _Coordinator:
             self._item(index, Failure(self._error_of(index, details.error if details else None)))
 
     def _branch_done(
-        self, index: int, value: Any, error: BaseException | None, *, rebuilding: bool = False
+        self,
+        index: int,
+        value: Any,
+        error: BaseException | None,
+        *,
+        rebuilding: bool = False,
+        payload: str | None = None,
     ) -> None:
+        """A branch ended with ``value`` or ``error``: checkpoint that (NESTED), then record it.
+
+        ``payload``: ``value`` as the branch serde writes it, when already known (a detached
+        step's checkpointed result, by the same serde); it is not encoded again.
+        """
         self.running.pop(index, None)
         if self.done:
             return
@@ -572,15 +589,18 @@ class _Coordinator:
             update = self._update(index, OperationAction.FAIL, error=err)
             self.k.confirm(self.fiber, update, lambda: self._confirmed(index, Failure(failure)))
             return
-        # (the value a replay decodes; a plain value under the default codec is itself)
-        payload, decoded = encode_checked(
-            plan.branch_serde,
-            value,
-            plan.branch_id(index),
-            plan.names[index],
-            None,
-            "branch result",
-        )
+        if payload is not None:
+            decoded = value  # (decoded from that payload already)
+        else:
+            # (the value a replay decodes; a plain value under the default codec is itself)
+            payload, decoded = encode_checked(
+                plan.branch_serde,
+                value,
+                plan.branch_id(index),
+                plan.names[index],
+                None,
+                "branch result",
+            )
         if self.flat:
             self._item(index, Success(decoded))
             return
@@ -589,7 +609,7 @@ class _Coordinator:
             index,
             OperationAction.SUCCEED,
             payload="" if large else payload,
-            context_options=ContextOptions(replay_children=large),
+            context_options=_REPLAY_CHILDREN if large else _STORED,
         )
         self.confirming.add(index)
         self.k.confirm(self.fiber, update, lambda: self._confirmed(index, Success(decoded)))
@@ -768,15 +788,26 @@ class _Coordinator:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _update(self, index: int, action: OperationAction, **fields: Any) -> OperationUpdate:
-        return OperationUpdate(
-            id=self.plan.branch_id(index),
-            type=OperationType.CONTEXT,
-            action=action,
-            parent_id=self.plan.op_id,
-            name=self.plan.names[index],
-            sub_type=self.plan.branch_sub_type,
-            **fields,
+    def _update(
+        self,
+        index: int,
+        action: OperationAction,
+        *,
+        payload: str | None = None,
+        error: ErrorObject | None = None,
+        context_options: ContextOptions | None = None,
+    ) -> OperationUpdate:
+        plan = self.plan
+        return OperationUpdate(  # (by position: one per branch START and end)
+            plan.branch_id(index),
+            OperationType.CONTEXT,
+            action,
+            plan.op_id,
+            plan.names[index],
+            plan.branch_sub_type,
+            payload,
+            error,
+            context_options,
         )
 
     def _branch_failure(self, index: int, err: ErrorObject) -> OperationError:

@@ -129,14 +129,15 @@ def run_detached(
     op_id: str,
     parent_id: str,
     adopt: Adopt,
-    done: Callable[[Any], None],
+    done: Callable[[Any, str, Serde[Any]], None],
 ) -> int:
     """Start a new at-least-once step ``op`` for ``parent``, which no fiber yielded.
 
     A Map's item that is one step runs so, without a fiber and a generator of its own. It
     checkpoints and runs exactly as :func:`handle_step` does for a fiber that yields
     ``op`` as its first operation in a context whose operations report ``parent_id``, and
-    hands the step's checkpointed value to ``done``. A failed attempt is given a fiber by
+    hands the step's checkpointed value to ``done`` with its payload and the serde that
+    wrote it. A failed attempt is given a fiber by
     ``adopt`` (with the returned owner id) and goes on as in :func:`handle_step`: retried,
     or failed, with the fiber's outcome as the step's. Only for a step the history does not
     hold, in an invocation where :attr:`~.machine.Machine.may_detach`.
@@ -161,7 +162,7 @@ def run_detached(
         update = OperationUpdate(
             op_id, op.op_type, A.SUCCEED, parent_id, op.op_name, op.sub_type, payload
         )
-        k.send(owner, update, lambda: done(decoded))
+        k.send(owner, update, lambda: done(decoded, payload, serde))
 
     command = RunStep(op_id, name, parent_id, 1, op.fn, op.args, op.kwargs, owner=owner)
     k.run_detached(command, finished)
