@@ -7,12 +7,13 @@ withdraws what it queued. The fiber path is forced by making ``Machine.may_detac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from typing import Any
 
 import pytest
 
-from orchestra import Completion, Map, RetryPolicy, step_context
+from orchestra import Completion, Map, RetryPolicy, Wait, step_context
 from orchestra.interpreter import fanout
 from orchestra.interpreter.commands import Checkpoint, RunStep, Succeeded, Withdraw
 from orchestra.interpreter.events import Acknowledged, StepFinished
@@ -21,6 +22,7 @@ from orchestra.interpreter.ids import operation_id
 from orchestra.interpreter.machine import Machine
 from orchestra.testing import LocalRunner, World
 from orchestra.testing.runner import RunResult
+from orchestra.wire.models import Operation, OperationStatus, OperationType, StepDetails
 
 ROOT1 = operation_id(None, 1)
 
@@ -40,8 +42,9 @@ def _per_operation(run: RunResult) -> dict[str, list[tuple[Any, ...]]]:
             for key, value in event.items()
             if key not in {"EventTimestamp", "EventId", "Id", "SubType", "Name", "ParentId"}
         }
+        shown = re.sub(r"\b\d{13}\b", "<time>", repr(details))  # (epoch milliseconds)
         events.setdefault(event.get("Id") or event["EventType"], []).append(
-            (event.get("Name"), event.get("SubType"), event.get("ParentId"), repr(details))
+            (event.get("Name"), event.get("SubType"), event.get("ParentId"), shown)
         )
     return events
 
@@ -308,3 +311,53 @@ def test_a_retry_policy_on_the_item_is_not_needed_for_a_detached_retry():
     [step] = [op for op in run.operations_named("always") if op.type.value == "STEP"]
     assert step.step_details is not None
     assert step.step_details.attempt == RetryPolicy.default().max_attempts
+
+
+def test_a_map_after_a_wait_runs_detached_in_the_invocation_that_replays_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    started: list[Any] = []
+    original = Machine.start_context
+
+    def spy(self: Machine, *args: Any) -> None:
+        started.append(args)
+        original(self, *args)
+
+    monkeypatch.setattr(Machine, "start_context", spy)
+
+    def workflow() -> Generator[Any, Any, Any]:
+        yield Wait(30, name="pause")
+        return (yield Map([1, 2, 3], double, name="after", max_concurrency=1)).values()
+
+    detached, fibers = _both(monkeypatch, workflow)
+    assert detached.result == [2, 4, 6] and detached.invocations == 2
+    assert len(started) == 3  # (those of the fiber path only)
+    assert _summary(detached) == _summary(fibers)
+    assert _per_operation(detached) == _per_operation(fibers)
+
+
+def test_a_history_recording_an_items_step_but_not_its_branch_goes_to_the_fiber():
+    # a damaged history: branch 0's step is recorded, its context is not. The detached path
+    # would START that step again; the fiber replays it, as any branch with history does.
+    def workflow() -> Generator[Any, Any, Any]:
+        return (yield Map([5], double, name="m")).values()
+
+    branch = operation_id(ROOT1, 0)
+    step = Operation(
+        id=operation_id(branch, 1),
+        type=OperationType.STEP,
+        status=OperationStatus.SUCCEEDED,
+        parent_id=branch,
+        name="double",
+        sub_type="Step",
+        step_details=StepDetails(attempt=1, result="10"),
+    )
+    m = Machine(workflow, None, HistoryIndex([step]), execution_arn="arn:test")
+    commands = m.run()
+    assert not any(isinstance(c, RunStep) for c in commands)  # replayed, not run again
+    updates = [c.update for c in commands if isinstance(c, Checkpoint) and c.update]
+    assert [(u.id, u.action.value, u.payload) for u in updates] == [
+        (ROOT1, "START", None),
+        (branch, "START", None),
+        (branch, "SUCCEED", "10"),
+    ]

@@ -518,7 +518,8 @@ class _Coordinator:
         Its checkpoints, and its outcome, are those of the fiber it would otherwise run in
         (``Step(fn, item, index)`` as the context's first operation); a failed attempt is
         handed to a fiber made then (:func:`~.step.run_detached`). A step that cannot even be
-        built is left to that fiber, which fails the branch with the error.
+        built is left to that fiber, which fails the branch with the error; so is a branch
+        whose operations a damaged history records although the branch itself is not.
         """
         plan = self.plan
         op = plan.op
@@ -529,6 +530,12 @@ class _Coordinator:
             return False
         branch_id = plan.branch_id(index)
         step_id = operation_id(branch_id, 1)
+        k = self.k
+        if k.has_prior and (
+            k.history.get(step_id) is not None
+            or k.history.get(operation_id(branch_id, 2)) is not None
+        ):
+            return False  # a history at odds with the new branch: the fiber's checks report it
 
         def ended(value: Any, error: BaseException | None) -> None:
             if isinstance(error, StepError):  # as the one-step body reports it

@@ -71,7 +71,12 @@ class Kernel(Protocol):
 
     @property
     def may_detach(self) -> bool:
-        """Whether a new operation may run detached in this invocation (no replay checks)."""
+        """Whether a new operation may run detached in this invocation (no observer)."""
+        ...
+
+    @property
+    def has_prior(self) -> bool:
+        """Whether the history held an earlier invocation's operations when this one began."""
         ...
 
     def detach(self, parent: Fiber) -> int:

@@ -445,13 +445,20 @@ class Machine:
 
     @property
     def may_detach(self) -> bool:
-        """Whether an operation may run detached (see :meth:`detach`) in this invocation.
+        """Whether a new operation may run detached (see :meth:`detach`) in this invocation.
 
-        Not when the history holds an earlier invocation's operations (each one yielded
-        goes through the replay checks) nor with an observer (it sees every operation as a
-        fiber yields it).
+        Not with an observer: it sees every operation as a fiber yields it.
         """
-        return not self._prior and self._observer is None
+        return self._observer is None
+
+    @property
+    def has_prior(self) -> bool:
+        """Whether the history held an earlier invocation's operations when this one began.
+
+        Without them, an operation missing from the history has nothing recorded after it
+        either, and the replay checks of a new operation have nothing to find.
+        """
+        return self._prior
 
     def detach(self, parent: Fiber) -> int:
         """A new owner id for an operation run without a fiber of its own, counted as new.

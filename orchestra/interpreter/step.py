@@ -140,7 +140,8 @@ def run_detached(
     wrote it. A failed attempt is given a fiber by
     ``adopt`` (with the returned owner id) and goes on as in :func:`handle_step`: retried,
     or failed, with the fiber's outcome as the step's. Only for a step the history does not
-    hold, in an invocation where :attr:`~.machine.Machine.may_detach`.
+    hold (nor any operation after it in its context), in an invocation where
+    :attr:`~.machine.Machine.may_detach`.
 
     Returns:
         The owner id of its checkpoints (for ``cancel_detached``).
