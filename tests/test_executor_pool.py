@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from orchestra.runtime.executor import _Workers
+from orchestra.runtime.executor import EAGER_THREADS, STALL_SECONDS, _Workers, threads_to_add
 
 WAIT = 5
 
@@ -67,3 +67,44 @@ def test_pool_threads_are_daemons_and_named():
     assert finished.wait(WAIT)
     assert seen[0].daemon
     assert seen[0].name.startswith("orchestra-step_")
+
+
+def test_jobs_that_hold_their_threads_get_more_threads_within_milliseconds():
+    # steps waiting on I/O: 16 jobs that each hold their thread until released. Beyond the
+    # first EAGER_THREADS, the watcher adds threads once those are held; all 16 run at once.
+    pool = _Workers(16, "t")
+    gate = threading.Event()
+    running = threading.Semaphore(0)
+    done = threading.Semaphore(0)
+
+    def job() -> None:
+        running.release()
+        gate.wait(WAIT)
+        done.release()
+
+    began = time.monotonic()
+    for _ in range(16):
+        pool.submit(job, ())
+    for _ in range(16):
+        assert running.acquire(timeout=WAIT)  # all running together, before the release
+    took = time.monotonic() - began
+    gate.set()
+    for _ in range(16):
+        assert done.acquire(timeout=WAIT)
+    assert pool.threads == 16
+    assert took < 1.0, took  # (a few milliseconds; generous for a loaded machine)
+
+
+def test_a_burst_of_short_jobs_is_run_by_the_eager_threads():
+    # jobs that end at once never hold a thread for STALL_SECONDS: no thread is added for
+    # them (decided by threads_to_add, checked here without a clock's whims)
+    now = 100.0
+    busy_briefly = [now - STALL_SECONDS / 10] * EAGER_THREADS
+    assert threads_to_add(500, busy_briefly, now, room=28) == 0
+    idle = [0.0] * EAGER_THREADS
+    assert threads_to_add(500, idle, now, room=28) == 0
+    held = [now - 2 * STALL_SECONDS] * EAGER_THREADS
+    assert threads_to_add(500, held, now, room=28) == 28
+    assert threads_to_add(3, held, now, room=28) == 3
+    assert threads_to_add(0, held, now, room=28) == 0
+    assert threads_to_add(5, held, now, room=0) == 0
