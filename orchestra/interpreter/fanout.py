@@ -422,7 +422,7 @@ def _may_end(policy: Completion, total: int, succeeded: int, failed: int) -> boo
         policy.should_complete is not None
         or succeeded + failed >= total
         or (policy.min_successful is not None and succeeded >= policy.min_successful)
-        or policy.tolerance_exceeded(total, failed)
+        or (failed > 0 and policy.tolerance_exceeded(total, failed))  # (none: never exceeded)
     )
 
 
@@ -458,14 +458,13 @@ class _Coordinator:
         if not self._decide():
             self._schedule()
 
-    def _in_flight(self) -> int:
-        return len(self.running) + len(self.confirming)
-
     def _schedule(self) -> None:
+        total = len(self.plan.bodies)
+        limit = self.limit
         while (
             not self.done
-            and self.next_index < self.plan.total
-            and (self.limit is None or self._in_flight() < self.limit)
+            and self.next_index < total
+            and (limit is None or len(self.running) + len(self.confirming) < limit)
         ):
             index = self.next_index
             self.next_index += 1
