@@ -66,7 +66,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from json.encoder import encode_basestring_ascii
 
 import attrs
@@ -237,6 +237,46 @@ class _Batch:
         self.last_action[update.id] = update.action
         self.closed = update.type is OperationType.EXECUTION
         return True
+
+    def fill(self, queue: Iterable[_Item]) -> None:
+        """:meth:`take` the queue's items in order, each sized by :func:`_rough`, while they fit.
+
+        The same decisions, made inline for the common update (no error, no chained invoke,
+        not measured yet): a Map's calls hold hundreds of them.
+        """
+        items = self.items
+        last_action = self.last_action
+        for item in queue:
+            update = item.update
+            if (
+                update is None
+                or item.size is not None
+                or update.error is not None
+                or update.chained_invoke_options is not None
+                or self.closed
+            ):
+                if not self.take(item, _rough(item)):
+                    return
+                continue
+            chars = len(update.id)
+            for text in (update.payload, update.parent_id, update.name, update.sub_type):
+                if text is not None:
+                    chars += len(text)
+            size = _FIXED_BYTES + 12 * chars
+            if self.updates:
+                if self.updates >= MAX_BATCH_UPDATES:
+                    return
+                if self.size + size > MAX_BATCH_BYTES:
+                    self.cut_for_size = True
+                    return
+                previous = last_action.get(update.id)
+                if previous is not None and not _may_follow(previous, update):
+                    return
+            items.append(item)
+            self.updates += 1
+            self.size += size
+            last_action[update.id] = update.action
+            self.closed = update.type is OperationType.EXECUTION
 
 
 def _no_token(response: CheckpointResponse) -> CheckpointError:
@@ -612,7 +652,8 @@ class CheckpointWriter:
             small = self._cut_small(queue)
             if small is not None:
                 return small
-        batch = self._plan(_rough)
+        batch = _Batch()
+        batch.fill(self._queue)  # (what self._plan(_rough) gives, faster)
         if batch.cut_for_size:
             batch = self._plan(_bound)
         if batch.cut_for_size:
