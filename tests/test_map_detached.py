@@ -172,7 +172,7 @@ def test_a_step_that_cannot_be_built_fails_its_item_as_in_a_fiber(
     def refuse(self: Any, item: Any, index: int) -> Any:
         raise ValueError(f"cannot build item {index}")
 
-    monkeypatch.setattr(fanout._ItemSteps, "step", refuse)
+    monkeypatch.setattr(fanout._ItemSteps, "checked", refuse)
 
     def workflow() -> Generator[Any, Any, Any]:
         result = yield Map([1, 2], double, completion=Completion.all_completed())

@@ -228,11 +228,14 @@ class _ItemSteps:
         return lambda: _single_step(self.step(item, index))
 
     def step(self, item: Any, index: int) -> Step[Any]:
+        return self.checked(item, index).with_args((item, index))
+
+    def checked(self, item: Any, index: int) -> Step[Any]:
+        """The step built and checked once (with the first item's arguments)."""
         template = self.template
         if template is None:
             template = self.template = Step(self.fn, item, index)
-            return template
-        return template.with_args((item, index))
+        return template
 
 
 def _map_body(op: Map[Any], index: int, item: Any) -> Body:
@@ -523,8 +526,9 @@ class _Coordinator:
         plan = self.plan
         op = plan.op
         assert plan.steps is not None and isinstance(op, Map)
+        item = op.items[index]
         try:
-            step = plan.steps.step(op.items[index], index)
+            step = plan.steps.checked(item, index)
         except Exception:
             return False
         branch_id = plan.branch_id(index)
@@ -551,7 +555,9 @@ class _Coordinator:
             reuse = payload if serde is plan.branch_serde else None
             self._branch_done(index, value, None, payload=reuse)
 
-        owner = run_detached(self.k, self.fiber, step, step_id, branch_id, adopt, succeeded)
+        owner = run_detached(
+            self.k, self.fiber, step, step_id, branch_id, adopt, succeeded, (item, index)
+        )
         self.running[index] = _Detached(owner, step_id)
         return True
 

@@ -419,13 +419,13 @@ class Machine:
     def checkpoint(self, fiber: Fiber, update: OperationUpdate, then: Then | None = None) -> None:
         """Send ``update``; with ``then`` it is synchronous and the fiber waits for the ack."""
         if then is None:
-            self._commands.append(Checkpoint(update, sync=False, owner=fiber.id))
+            self._commands.append(Checkpoint(update, False, None, fiber.id))
             return
         self._next_ack += 1
         ack = self._next_ack
         self._move(fiber, S.ON_ACK, Pending(op_id=update.id, ack=ack, then=then))
         self._acks[ack] = fiber
-        self._commands.append(Checkpoint(update, sync=True, ack=ack, owner=fiber.id))
+        self._commands.append(Checkpoint(update, True, ack, fiber.id))
 
     def confirm(self, owner: Fiber, update: OperationUpdate, then: Then) -> None:
         """Send ``update`` synchronously; ``then()`` runs once it is durable.
@@ -435,7 +435,7 @@ class Machine:
         """
         self._next_ack += 1
         self._confirms[self._next_ack] = (owner.id, then)
-        self._commands.append(Checkpoint(update, sync=True, ack=self._next_ack, owner=owner.id))
+        self._commands.append(Checkpoint(update, True, self._next_ack, owner.id))
 
     def run_step(self, fiber: Fiber, command: RunStep, then: Then) -> None:
         """Ask the shell to run a step; ``then(value, error)`` runs with its outcome."""
@@ -477,11 +477,11 @@ class Machine:
     def send(self, owner: int, update: OperationUpdate, then: Then | None = None) -> None:
         """Send ``update`` for ``owner``; with ``then``, synchronously: ``then()`` once durable."""
         if then is None:
-            self._commands.append(Checkpoint(update, sync=False, owner=owner))
+            self._commands.append(Checkpoint(update, False, None, owner))
             return
         self._next_ack += 1
         self._confirms[self._next_ack] = (owner, then)
-        self._commands.append(Checkpoint(update, sync=True, ack=self._next_ack, owner=owner))
+        self._commands.append(Checkpoint(update, True, self._next_ack, owner))
 
     def run_detached(self, command: RunStep, then: Then) -> None:
         """Run a step for ``command.owner``; ``then(value, error)`` gets its outcome."""

@@ -130,6 +130,7 @@ def run_detached(
     parent_id: str,
     adopt: Adopt,
     done: Callable[[Any, str, Serde[Any]], None],
+    args: tuple[Any, ...] | None = None,
 ) -> int:
     """Start a new at-least-once step ``op`` for ``parent``, which no fiber yielded.
 
@@ -143,6 +144,9 @@ def run_detached(
     hold (nor any operation after it in its context), in an invocation where
     :attr:`~.machine.Machine.may_detach`.
 
+    ``args``: run ``op`` with these positional arguments instead of its own (a Map's
+    items share one checked step; the copy with their arguments is made only for a fiber).
+
     Returns:
         The owner id of its checkpoints (for ``cancel_detached``).
     """
@@ -154,7 +158,8 @@ def run_detached(
 
     def finished(value: Any, error: BaseException | None) -> None:
         if error is not None:
-            _failed(k, adopt(owner), op, op_id, 1, error)
+            step = op if args is None else op.with_args(args)
+            _failed(k, adopt(owner), step, op_id, 1, error)
             return
         _check_not_generator(value, op_id, name)
         payload, decoded = encode_checked(
@@ -165,7 +170,9 @@ def run_detached(
         )
         k.send(owner, update, lambda: done(decoded, payload, serde))
 
-    command = RunStep(op_id, name, parent_id, 1, op.fn, op.args, op.kwargs, owner=owner)
+    command = RunStep(
+        op_id, name, parent_id, 1, op.fn, op.args if args is None else args, op.kwargs, False, owner
+    )
     k.run_detached(command, finished)
     return owner
 
