@@ -13,21 +13,27 @@ WAIT = 5
 def test_no_more_threads_than_the_limit_however_many_jobs_wait():
     pool = _Workers(3, "t")
     gate = threading.Event()
+    running = threading.Semaphore(0)
     done = threading.Semaphore(0)
     names: set[str] = set()
 
     def job() -> None:
         names.add(threading.current_thread().name)
+        running.release()
         gate.wait(WAIT)
         done.release()
 
     for _ in range(20):
         pool.submit(job, ())
+    for _ in range(3):  # the jobs hold their threads: the pool grows to its limit
+        assert running.acquire(timeout=WAIT)
+    time.sleep(0.05)  # (time for a fourth, were the limit not kept)
+    assert pool.threads == 3
     gate.set()
     for _ in range(20):
         assert done.acquire(timeout=WAIT)
     assert pool.threads == 3
-    assert len(names) <= 3  # (a job may find every started thread still starting)
+    assert len(names) == 3
 
 
 def test_an_idle_thread_takes_the_next_job_instead_of_a_new_thread():

@@ -31,7 +31,7 @@ Job = tuple[Callable[..., None], tuple[Any, ...]]
 
 
 #: Threads a pool starts at once, on demand, before it looks at what its threads do.
-EAGER_THREADS = 4
+EAGER_THREADS = 2
 #: A job running this long holds its thread (it waits on I/O, or computes): more threads.
 STALL_SECONDS = 0.002
 #: The longest the pool's watcher sleeps between looks at an idle pool.
