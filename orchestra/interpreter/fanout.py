@@ -13,6 +13,11 @@ it never recomputes the decision.
 NESTED branches checkpoint START (async) and SUCCEED/FAIL (sync) of their own, so a
 finished branch replays from its checkpoint without running. FLAT branches checkpoint
 nothing of their own: their operations report ``M`` as parent and their bodies replay.
+
+A new NESTED branch of a Map over a plain function (its one step) runs *detached*: the
+coordinator starts the step itself (:func:`~.step.run_detached`), with no fiber, context or
+generator, checkpointing exactly what the branch's fiber would; a failed attempt gets that
+fiber then (retries and waits are a fiber's work).
 """
 
 from __future__ import annotations
