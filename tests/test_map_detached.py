@@ -361,3 +361,42 @@ def test_a_history_recording_an_items_step_but_not_its_branch_goes_to_the_fiber(
         (branch, "START", None),
         (branch, "SUCCEED", "10"),
     ]
+
+
+def test_by_hand_a_map_cancelled_from_outside_takes_its_detached_items_with_it(
+    branches_op: None,
+):
+    # a Map in the losing branch of a race, its items' steps still running: once the other
+    # branch wins, nothing of the Map's items reaches the wire and the invocation can end
+    from orchestra import Step
+    from tests.helpers import Branches
+
+    def loser() -> Generator[Any, Any, Any]:
+        return (yield Map([1, 2, 3], double, name="inner map"))
+
+    def winner() -> Generator[Any, Any, str]:
+        yield Step(double, 1, 0, name="winner-step")
+        return "won"
+
+    def workflow() -> Generator[Any, Any, Any]:
+        return (yield Branches((loser, winner), race=True))
+
+    m = Machine(workflow, None, HistoryIndex([]), execution_arn="arn:test")
+    first = m.run()
+    runs = {r.name: r for r in first if isinstance(r, RunStep)}
+    items = [r for r in first if isinstance(r, RunStep) and r.name == "double"]
+    assert len(items) == 3
+    m.handle(StepFinished(runs["winner-step"].op_id, 2))
+    [succeed] = [c for c in m.run() if isinstance(c, Checkpoint) and c.sync]
+    m.handle(Acknowledged((succeed.ack,)))  # type: ignore[arg-type]
+    commands = m.run()
+    withdrawn = {o for c in commands if isinstance(c, Withdraw) for o in c.owners}
+    assert {r.owner for r in items} <= withdrawn  # the items' queued STARTs go too
+    assert m.running_steps() == []
+    for r in items:  # the items' steps end afterwards: dropped
+        m.handle(StepFinished(r.op_id, 2 * r.args[0]))
+    late = m.run()
+    assert not any(isinstance(c, Checkpoint) for c in late)
+    m.handle(Acknowledged(_acks(commands)))
+    m.run()
+    assert isinstance(m.outcome, Succeeded)

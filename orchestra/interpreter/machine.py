@@ -228,8 +228,10 @@ class Machine:
         self._ready: deque[Fiber] = deque()
         self._commands: list[Command] = []
         self._steps: dict[str, Fiber] = {}  # op id -> the fiber waiting for that step
-        # op id -> what gets the outcome of a detached step (no fiber waits for it)
-        self._detached: dict[str, Then] = {}
+        # op id -> (owner, what gets the outcome) of a detached step (no fiber waits for it)
+        self._detached: dict[str, tuple[int, Then]] = {}
+        # owner of a detached operation -> the fiber it belongs to (cancelled with it)
+        self._detached_parents: dict[int, int] = {}
         self._acks: dict[int, Fiber] = {}  # ack number -> the fiber waiting for it
         # ack number -> (owner fiber id, what runs once it is durable)
         self._confirms: dict[int, tuple[int, Then]] = {}
@@ -306,9 +308,9 @@ class Machine:
         """
         fiber = self._steps.pop(op_id, None)
         if fiber is None:
-            then = self._detached.pop(op_id, None)
-            if then is not None and not self._closing:
-                self._guarded(then, value, error)
+            detached = self._detached.pop(op_id, None)
+            if detached is not None and not self._closing:
+                self._guarded(detached[1], value, error)
             return
         if self._closing or fiber.state is not S.ON_STEP:
             return
@@ -472,6 +474,7 @@ class Machine:
         self.new += 1
         owner = self._next_fiber
         self._next_fiber += 1
+        self._detached_parents[owner] = parent.id
         return owner
 
     def send(self, owner: int, update: OperationUpdate, then: Then | None = None) -> None:
@@ -485,12 +488,13 @@ class Machine:
 
     def run_detached(self, command: RunStep, then: Then) -> None:
         """Run a step for ``command.owner``; ``then(value, error)`` gets its outcome."""
-        self._detached[command.op_id] = then
+        self._detached[command.op_id] = (command.owner, then)
         self._commands.append(command)
 
     def cancel_detached(self, owner: int, op_id: str) -> None:
         """Cancel the detached operation ``owner``: as :meth:`cancel` does for a fiber."""
         self._detached.pop(op_id, None)
+        self._detached_parents.pop(owner, None)
         for ack in [a for a, (who, _) in self._confirms.items() if who == owner]:
             del self._confirms[ack]
         self._commands.append(Withdraw(frozenset((owner,))))
@@ -567,8 +571,9 @@ class Machine:
 
         Their pending step results and acknowledgements are dropped, their queued updates
         that were not sent are withdrawn, and their generators are closed (``finally``
-        blocks run; a ``yield`` there is refused with a warning). Nothing a cancelled fiber
-        does afterwards reaches the wire.
+        blocks run; a ``yield`` there is refused with a warning). The detached operations
+        they started are cancelled with them. Nothing a cancelled fiber does afterwards
+        reaches the wire.
         """
         owners: set[int] = set()
         for victim in reversed(fiber.subtree()):
@@ -580,6 +585,13 @@ class Machine:
             self._close(victim)
             if victim.parent is not None and victim in victim.parent.children:
                 victim.parent.children.remove(victim)
+        if owners and self._detached_parents:
+            detached = {o for o, p in self._detached_parents.items() if p in owners}
+            for op_id in [i for i, (o, _) in self._detached.items() if o in detached]:
+                del self._detached[op_id]
+            for owner in detached:
+                del self._detached_parents[owner]
+            owners |= detached
         if owners:
             # their queued confirmations are withdrawn too: no answer will ever come
             for ack in [a for a, (owner, _) in self._confirms.items() if owner in owners]:
