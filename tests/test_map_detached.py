@@ -23,6 +23,7 @@ from orchestra.interpreter.machine import Machine
 from orchestra.testing import LocalRunner, World
 from orchestra.testing.runner import RunResult
 from orchestra.wire.models import Operation, OperationStatus, OperationType, StepDetails
+from tests.test_fanout import double, fail_on_odd
 
 ROOT1 = operation_id(None, 1)
 
@@ -92,14 +93,18 @@ def _both(
     return detached, fibers
 
 
-def double(x: int, index: int) -> int:
-    return 2 * x
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The arguments of every ``Machine.start_context`` call (a fiber started for a context)."""
+    calls: list[Any] = []
+    original = Machine.start_context
 
+    def spy(self: Machine, *args: Any) -> None:
+        calls.append(args)
+        original(self, *args)
 
-def fail_on_odd(x: int, index: int) -> int:
-    if x % 2:
-        raise ValueError(f"odd {x}")
-    return x
+    monkeypatch.setattr(Machine, "start_context", spy)
+    return calls
 
 
 def flaky(x: int, index: int) -> int:
@@ -144,16 +149,9 @@ def test_a_detached_item_checkpoints_and_ends_exactly_as_its_fiber_would(
     assert _per_operation(detached) == _per_operation(fibers)
 
 
-def test_a_fresh_plain_map_starts_no_fiber_per_item(monkeypatch: pytest.MonkeyPatch):
-    started: list[Any] = []
-    original = Machine.start_context
-
-    def spy(self: Machine, *args: Any) -> None:
-        started.append(args)
-        original(self, *args)
-
-    monkeypatch.setattr(Machine, "start_context", spy)
-
+def test_a_fresh_plain_map_starts_no_fiber_per_item(
+    monkeypatch: pytest.MonkeyPatch, started: list[Any]
+):
     def workflow() -> Generator[Any, Any, Any]:
         return (yield Map(list(range(50)), double, max_concurrency=10)).values()
 
@@ -314,17 +312,8 @@ def test_a_retry_policy_on_the_item_is_not_needed_for_a_detached_retry():
 
 
 def test_a_map_after_a_wait_runs_detached_in_the_invocation_that_replays_the_wait(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, started: list[Any]
 ):
-    started: list[Any] = []
-    original = Machine.start_context
-
-    def spy(self: Machine, *args: Any) -> None:
-        started.append(args)
-        original(self, *args)
-
-    monkeypatch.setattr(Machine, "start_context", spy)
-
     def workflow() -> Generator[Any, Any, Any]:
         yield Wait(30, name="pause")
         return (yield Map([1, 2, 3], double, name="after", max_concurrency=1)).values()
