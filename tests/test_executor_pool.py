@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
+
+import pytest
 
 from orchestra.runtime.executor import EAGER_THREADS, STALL_SECONDS, _Workers, threads_to_add
 
@@ -114,3 +117,39 @@ def test_a_burst_of_short_jobs_is_run_by_the_eager_threads():
     assert threads_to_add(3, held, now, room=28) == 3
     assert threads_to_add(0, held, now, room=28) == 0
     assert threads_to_add(5, held, now, room=0) == 0
+
+
+def test_when_the_system_refuses_more_threads_the_started_ones_run_every_job(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    import _thread as real
+
+    from orchestra.runtime import executor
+
+    allowed = [4]  # two eager threads, the watcher, one more
+
+    class Refusing:
+        @staticmethod
+        def start_new_thread(fn: Any, args: tuple[Any, ...]) -> int:
+            if allowed[0] <= 0:
+                raise RuntimeError("can't start new thread")
+            allowed[0] -= 1
+            return real.start_new_thread(fn, args)
+
+    monkeypatch.setattr(executor, "_thread", Refusing)
+    pool = _Workers(16, "t")
+    gate = threading.Event()
+    done = threading.Semaphore(0)
+
+    def job() -> None:
+        gate.wait(0.2)  # held long enough for the watcher to want more threads
+        done.release()
+
+    for _ in range(12):
+        pool.submit(job, ())
+    time.sleep(0.1)
+    gate.set()
+    for _ in range(12):
+        assert done.acquire(timeout=WAIT)
+    assert pool.threads == 3
+    assert any("could not start another thread" in r.getMessage() for r in caplog.records)

@@ -129,11 +129,15 @@ class _Workers:
     def _start(self) -> None:
         """Start one more thread (the lock is held)."""
         number = self._started
-        self._started += 1
         self._since.append(0.0)
-        # (not threading.Thread.start, which waits until the thread runs: a burst of a
-        # Map's first jobs would pay that hand-off for each thread)
-        _thread.start_new_thread(self._work, (number,))
+        try:
+            # (not threading.Thread.start, which waits until the thread runs: a burst of a
+            # Map's first jobs would pay that hand-off for each thread)
+            _thread.start_new_thread(self._work, (number,))
+        except RuntimeError:
+            self._since.pop()
+            raise
+        self._started += 1
 
     def _work(self, number: int) -> None:
         threading.current_thread().name = f"{self._name}_{number}"  # (a daemon)
@@ -164,8 +168,12 @@ class _Workers:
                 add = threads_to_add(
                     queued, self._since, time.monotonic(), self._max - self._started
                 )
-                for _ in range(add):
-                    self._start()
+                try:
+                    for _ in range(add):
+                        self._start()
+                except RuntimeError:  # the system refused a thread: the started ones go on
+                    log.exception("the step pool could not start another thread")
+                    self._max = self._started
                 if queued == 0 or self._started >= self._max:
                     self._wanted.clear()  # (a submit sets it again, under this lock)
 
