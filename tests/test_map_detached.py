@@ -389,3 +389,23 @@ def test_by_hand_a_map_cancelled_from_outside_takes_its_detached_items_with_it(
     m.handle(Acknowledged(_acks(commands)))
     m.run()
     assert isinstance(m.outcome, Succeeded)
+
+
+def test_an_at_most_once_item_step_runs_on_a_fiber(
+    monkeypatch: pytest.MonkeyPatch, started: list[Any]
+):
+    # Map items are at-least-once steps today; one that were not must START durably before
+    # it runs, which is the fiber's handler's work: the detached path declines it
+    from orchestra import Step, StepSemantics
+
+    def at_most_once(self: Any, item: Any, index: int) -> Step[Any]:
+        return Step(double, item, index, semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY)
+
+    monkeypatch.setattr(fanout._ItemSteps, "checked", at_most_once)
+
+    def workflow() -> Generator[Any, Any, Any]:
+        return (yield Map([1, 2], double, name="m")).values()
+
+    run = LocalRunner(workflow).run()
+    assert run.result == [2, 4]
+    assert len(started) == 2

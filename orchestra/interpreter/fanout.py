@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from returns.result import Failure, Result, Success
 
 from orchestra.completion import Completion, CompletionReason
+from orchestra.config import StepSemantics
 from orchestra.errors import (
     ChildContextError,
     ExecutionError,
@@ -536,6 +537,8 @@ class _Coordinator:
             step = plan.steps.checked(item, index)
         except Exception:
             return False
+        if step.semantics is not StepSemantics.AT_LEAST_ONCE_PER_RETRY:
+            return False  # (its START must be durable before it runs: a fiber's work)
         branch_id = plan.branch_id(index)
         step_id = operation_id(branch_id, 1)
         k = self.k

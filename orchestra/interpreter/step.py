@@ -138,10 +138,10 @@ def run_detached(
     checkpoints and runs exactly as :func:`handle_step` does for a fiber that yields
     ``op`` as its first operation in a context whose operations report ``parent_id``, and
     hands the step's checkpointed value to ``done`` with its payload and the serde that
-    wrote it. A failed attempt is given a fiber by
-    ``adopt`` (with the returned owner id) and goes on as in :func:`handle_step`: retried,
-    or failed, with the fiber's outcome as the step's. Only for a step the history does not
-    hold (nor any operation after it in its context), in an invocation where
+    wrote it. A failed attempt is given a fiber by ``adopt`` (with the returned owner id)
+    and goes on as in :func:`handle_step`: retried, or failed, with the fiber's outcome as
+    the step's. Only for an at-least-once step the history does not hold (nor any
+    operation after it in its context), in an invocation where
     :attr:`~.machine.Machine.may_detach`.
 
     ``args``: run ``op`` with these positional arguments instead of its own (a Map's
@@ -150,6 +150,8 @@ def run_detached(
     Returns:
         The owner id of its checkpoints (for ``cancel_detached``).
     """
+    if op.semantics is not StepSemantics.AT_LEAST_ONCE_PER_RETRY:
+        raise ValueError("run_detached runs at-least-once steps only")  # (an interpreter bug)
     owner = k.detach(parent)
     serde = serde_for(k.serdes, op.fn, op.serde)
     name = op.name
