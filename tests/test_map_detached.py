@@ -259,6 +259,7 @@ def test_by_hand_detached_and_fiber_items_issue_the_same_commands(
                     m.handle(StepFinished(run.op_id, 2 * run.args[0]))
                 commands = m.run()
             assert m.outcome == Succeeded("[2,4,6]")
+            assert m._detached_parents == {}  # (ended items are not kept for cancellation)
             return rounds
 
     assert drive(True) == drive(False)

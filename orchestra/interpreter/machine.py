@@ -230,7 +230,8 @@ class Machine:
         self._steps: dict[str, Fiber] = {}  # op id -> the fiber waiting for that step
         # op id -> (owner, what gets the outcome) of a detached step (no fiber waits for it)
         self._detached: dict[str, tuple[int, Then]] = {}
-        # owner of a detached operation -> the fiber it belongs to (cancelled with it)
+        # owner of a detached operation still running -> the fiber it belongs to (cancelled
+        # with it); dropped when its last checkpoint is acknowledged or a fiber adopts it
         self._detached_parents: dict[int, int] = {}
         self._acks: dict[int, Fiber] = {}  # ack number -> the fiber waiting for it
         # ack number -> (owner fiber id, what runs once it is durable)
@@ -332,6 +333,8 @@ class Machine:
                 continue
             confirmed = self._confirms.pop(ack, None)
             if confirmed is not None:
+                # (a detached operation's last checkpoint: it is over, nothing to cancel)
+                self._detached_parents.pop(confirmed[0], None)
                 self._guarded(confirmed[1])
                 continue
             fiber = self._acks.pop(ack, None)
@@ -507,6 +510,7 @@ class Machine:
         It has yielded that one operation and waits for its step (``ON_STEP``); it has no
         generator: once woken, it finishes with the value or error it was woken with.
         """
+        self._detached_parents.pop(owner, None)  # (cancelled with the tree from now on)
         fiber = Fiber(owner, None, context, parent=parent, replaying=False, on_done=on_done)
         fiber.counter = 1
         fiber.move_to(S.ON_STEP, Pending(op_id=op_id))
