@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 import pytest
 
@@ -122,21 +121,17 @@ def test_a_burst_of_short_jobs_is_run_by_the_eager_threads():
 def test_when_the_system_refuses_more_threads_the_started_ones_run_every_job(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
-    import _thread as real
-
-    from orchestra.runtime import executor
-
     allowed = [4]  # two eager threads, the watcher, one more
+    start = threading.Thread.start
 
-    class Refusing:
-        @staticmethod
-        def start_new_thread(fn: Any, args: tuple[Any, ...]) -> int:
+    def refusing(thread: threading.Thread) -> None:
+        if thread.name.startswith("t_"):
             if allowed[0] <= 0:
                 raise RuntimeError("can't start new thread")
             allowed[0] -= 1
-            return real.start_new_thread(fn, args)
+        start(thread)
 
-    monkeypatch.setattr(executor, "_thread", Refusing)
+    monkeypatch.setattr(threading.Thread, "start", refusing)
     pool = _Workers(16, "t")
     gate = threading.Event()
     done = threading.Semaphore(0)
@@ -153,3 +148,135 @@ def test_when_the_system_refuses_more_threads_the_started_ones_run_every_job(
         assert done.acquire(timeout=WAIT)
     assert pool.threads == 3
     assert any("could not start another thread" in r.getMessage() for r in caplog.records)
+
+
+def _live(name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(f"{name}_")]
+
+
+def test_after_a_burst_of_short_jobs_jobs_that_hold_their_threads_still_get_threads():
+    # A burst leaves the pool with threads that took jobs no one had counted on them for;
+    # a later job must still be counted as waiting (and get a thread), not handed to a
+    # thread that is only believed to be idle.
+    pool = _Workers(16, "burst")
+    done = threading.Semaphore(0)
+    for _ in range(2000):
+        pool.submit(done.release, ())
+    for _ in range(2000):
+        assert done.acquire(timeout=WAIT)
+    time.sleep(0.05)
+    together = threading.Barrier(6, timeout=WAIT)
+    passed = threading.Semaphore(0)
+
+    def held() -> None:
+        together.wait()  # (BrokenBarrierError when fewer than six run at once)
+        passed.release()
+
+    for _ in range(6):
+        pool.submit(held, ())
+    for _ in range(6):
+        assert passed.acquire(timeout=WAIT + 1)
+
+
+def test_idle_threads_end_and_the_pool_starts_new_ones_when_jobs_come(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from orchestra.runtime import executor
+
+    monkeypatch.setattr(executor, "IDLE_EXIT_SECONDS", 0.05)
+    monkeypatch.setattr(executor, "_WATCH_POLL_SECONDS", 0.02)
+    pool = _Workers(8, "ending")
+    gate = threading.Event()
+    done = threading.Semaphore(0)
+
+    def job() -> None:
+        gate.wait(0.05)  # held: the watcher starts, and adds threads
+        done.release()
+
+    for _ in range(6):
+        pool.submit(job, ())
+    for _ in range(6):
+        assert done.acquire(timeout=WAIT)
+    assert pool.threads > EAGER_THREADS
+    assert _live("ending")
+    deadline = time.monotonic() + WAIT
+    while (pool.threads or _live("ending")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool.threads == 0
+    assert _live("ending") == []  # the workers and the watcher ended
+    finished = threading.Event()
+    pool.submit(finished.set, ())
+    assert finished.wait(WAIT)
+    assert pool.threads == 1
+
+
+def test_no_job_is_lost_to_a_thread_that_ends_as_it_is_submitted(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # threads end after an idle millisecond: submissions race their endings all along
+    import random
+
+    from orchestra.runtime import executor
+
+    monkeypatch.setattr(executor, "IDLE_EXIT_SECONDS", 0.001)
+    pool = _Workers(4, "racing")
+    rng = random.Random(7)
+    pauses = [rng.choice((0.0, 0.0005, 0.001, 0.0015)) for _ in range(600)]
+    done = threading.Semaphore(0)
+
+    def submitter(own: list[float]) -> None:
+        for pause in own:
+            pool.submit(done.release, ())
+            time.sleep(pause)
+
+    threads = [threading.Thread(target=submitter, args=(pauses[i::2],)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT * 4)
+    for _ in range(600):
+        assert done.acquire(timeout=WAIT)
+    assert pool.threads <= 4
+
+
+@pytest.mark.parametrize("allowed", [1, 2])
+def test_when_the_system_refuses_the_second_thread_or_the_watcher_the_first_runs_every_job(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, allowed: int
+):
+    left = [allowed]
+    start = threading.Thread.start
+
+    def refusing(thread: threading.Thread) -> None:
+        if thread.name.startswith("few_"):
+            if left[0] <= 0:
+                raise RuntimeError("can't start new thread")
+            left[0] -= 1
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refusing)
+    pool = _Workers(16, "few")
+    done = threading.Semaphore(0)
+
+    def job() -> None:
+        time.sleep(0.003)  # (held: a watcher is wanted)
+        done.release()
+
+    for _ in range(10):
+        pool.submit(job, ())  # never raises: a started thread runs the job
+    for _ in range(10):
+        assert done.acquire(timeout=WAIT)
+    assert pool.threads == allowed
+    assert any("could not start another thread" in r.getMessage() for r in caplog.records)
+
+
+def test_when_the_system_refuses_the_first_thread_submit_raises(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    def refusing(thread: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refusing)
+    pool = _Workers(4, "none")
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        pool.submit(print, ())
+    assert pool.threads == 0

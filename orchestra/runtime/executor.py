@@ -6,13 +6,13 @@ with log fields (operation id, name, attempt) that the replay-aware logger adds.
 
 from __future__ import annotations
 
-import _thread
+import itertools
 import logging
 import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -34,11 +34,14 @@ Job = tuple[Callable[..., None], tuple[Any, ...]]
 EAGER_THREADS = 2
 #: A job running this long holds its thread (it waits on I/O, or computes): more threads.
 STALL_SECONDS = 0.002
+#: A pool thread (or the watcher) with nothing to do for this long ends; jobs that come
+#: later start new ones. A pool no longer used thereby leaves no thread behind.
+IDLE_EXIT_SECONDS = 2.0
 #: The longest the pool's watcher sleeps between looks at an idle pool.
 _WATCH_POLL_SECONDS = 0.5
 
 
-def threads_to_add(queued: int, running_since: list[float], now: float, room: int) -> int:
+def threads_to_add(queued: int, running_since: Iterable[float], now: float, room: int) -> int:
     """How many threads a pool adds: as many as jobs wait, when every thread is held.
 
     Args:
@@ -73,12 +76,19 @@ class _Workers:
     running when the process exits (an invocation that was abandoned) does not hold the
     exit up.
 
-    How many threads: a job taken by an idle thread starts none. Otherwise up to
+    How many threads: a job that a waiting thread will take starts none. Otherwise up to
     :data:`EAGER_THREADS` are started at once, as jobs come. Beyond that, a watcher thread
     adds threads (as many as jobs wait, up to the limit) once every thread has been held by
     its job for :data:`STALL_SECONDS`: steps that wait on I/O get their threads within a
     few milliseconds, while a burst of short steps is run by a few threads, without waking
-    dozens of threads that would only take turns holding the GIL.
+    dozens of threads that would only take turns holding the GIL. A thread idle for
+    :data:`IDLE_EXIT_SECONDS` ends, and so does the watcher.
+
+    Which jobs a waiting thread will take is counted exactly, under the pool's lock: a
+    submission compares the jobs queued with the threads waiting for one, and a thread
+    ends only when, under that lock, no job is queued (a submission after that sees one
+    thread fewer). Whatever thread a job ends up on, no job waits for a thread that is
+    not coming.
 
     Example:
         >>> done = threading.Event()
@@ -89,64 +99,92 @@ class _Workers:
 
     def __init__(self, max_workers: int, name: str) -> None:
         self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
-        # one token per thread waiting for a job; taking one is claiming that thread (a
-        # deque's append and pop are atomic: no lock, no Python-level semaphore per job)
+        # one token per thread waiting in (or about to enter) the queue's get; only a
+        # thread adds or takes its own (a deque's append and pop are atomic: no lock per job)
         self._idle: deque[None] = deque()
         self._lock = threading.Lock()
         self._max = max_workers
         self._name = name
-        self._started = 0
-        #: When each thread's current job began (0.0: none), by thread number.
-        self._since: list[float] = []
+        self._started = 0  # threads alive (started, and not ending)
+        self._numbers = itertools.count()
+        #: When each live thread's current job began (0.0: none), by thread number.
+        self._since: dict[int, float] = {}
         self._wanted = threading.Event()  # jobs wait and the limit allows more threads
         self._watching = False
 
     @property
     def threads(self) -> int:
-        """How many threads were started."""
+        """How many threads are alive."""
         return self._started
 
     def submit(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
         """Run ``fn(*args)`` on a pool thread."""
-        self._jobs.put((fn, args))
-        try:
-            self._idle.pop()
-        except IndexError:
-            pass
-        else:
-            return  # an idle thread takes it
+        jobs = self._jobs
+        jobs.put((fn, args))
+        if jobs.qsize() > len(self._idle):
+            self._more()  # (otherwise a waiting thread takes it)
+
+    def _more(self) -> None:
+        """Jobs wait beyond the waiting threads: start one, or have the watcher look."""
+        started = self._started
+        if started >= self._max or (started >= EAGER_THREADS and self._wanted.is_set()):
+            return  # a thread that comes free takes it; or the watcher is on it
         with self._lock:
             if self._started >= self._max:
                 return
-            if self._started < EAGER_THREADS:
-                self._start()
+            try:
+                if self._started < EAGER_THREADS:
+                    self._start()
+                    return
+                if not self._watching:
+                    watcher = threading.Thread(
+                        target=self._watch, name=f"{self._name}_watcher", daemon=True
+                    )
+                    watcher.start()
+                    self._watching = True
+            except RuntimeError:
+                if not self._started:
+                    raise  # no thread at all would ever run the job
+                self._refused()  # the started threads run it
                 return
-            if not self._watching:
-                self._watching = True
-                _thread.start_new_thread(self._watch, ())
             self._wanted.set()
+
+    def _refused(self) -> None:
+        """The system refused a thread: keep to the threads there are (the lock is held)."""
+        log.exception("the step pool could not start another thread")
+        self._max = self._started
 
     def _start(self) -> None:
         """Start one more thread (the lock is held)."""
-        number = self._started
-        self._since.append(0.0)
+        number = next(self._numbers)
+        self._since[number] = 0.0
+        thread = threading.Thread(
+            target=self._work, args=(number,), name=f"{self._name}_{number}", daemon=True
+        )
         try:
-            # (not threading.Thread.start, which waits until the thread runs: a burst of a
-            # Map's first jobs would pay that hand-off for each thread)
-            _thread.start_new_thread(self._work, (number,))
+            thread.start()
         except RuntimeError:
-            self._since.pop()
+            del self._since[number]
             raise
         self._started += 1
 
     def _work(self, number: int) -> None:
-        threading.current_thread().name = f"{self._name}_{number}"  # (a daemon)
         jobs = self._jobs
         idle = self._idle
         since = self._since
         clock = time.monotonic
         while True:
-            fn, args = jobs.get()
+            idle.append(None)
+            try:
+                fn, args = jobs.get(timeout=IDLE_EXIT_SECONDS)
+            except queue.Empty:
+                if self._end(number):
+                    return
+                continue
+            idle.pop()
+            if jobs.qsize() > len(idle):
+                self._more()  # (a submission that counted this thread just before it took
+                # another job did not ask for one)
             since[number] = clock()
             try:
                 fn(*args)
@@ -154,28 +192,49 @@ class _Workers:
                 log.exception("a step job raised; the pool thread goes on")
             since[number] = 0.0
             del fn, args
-            idle.append(None)
+
+    def _end(self, number: int) -> bool:
+        """Whether the idle thread ``number`` ends: only if no job came meanwhile.
+
+        A submission reads the tokens and the thread count after queueing its job; this
+        thread takes its token and leaves the count before it looks at the queue. So
+        either it sees the job and stays, or the submission sees it gone (and starts a
+        thread if it was the last).
+        """
+        with self._lock:
+            self._idle.pop()
+            self._started -= 1
+            if self._jobs.qsize():
+                self._started += 1
+                return False
+            del self._since[number]
+            return True
 
     def _watch(self) -> None:
         """Add threads while jobs wait behind threads their jobs hold (see the class)."""
-        threading.current_thread().name = f"{self._name}_watcher"
+        idle_since = time.monotonic()
         while True:
             if not self._wanted.wait(_WATCH_POLL_SECONDS):
-                continue
+                if time.monotonic() - idle_since < IDLE_EXIT_SECONDS:
+                    continue
+                with self._lock:
+                    if not self._wanted.is_set():  # (a submit sets it under this lock)
+                        self._watching = False
+                        return
             time.sleep(STALL_SECONDS)
             with self._lock:
                 queued = self._jobs.qsize()
                 add = threads_to_add(
-                    queued, self._since, time.monotonic(), self._max - self._started
+                    queued, self._since.values(), time.monotonic(), self._max - self._started
                 )
                 try:
                     for _ in range(add):
                         self._start()
                 except RuntimeError:  # the system refused a thread: the started ones go on
-                    log.exception("the step pool could not start another thread")
-                    self._max = self._started
+                    self._refused()
                 if queued == 0 or self._started >= self._max:
                     self._wanted.clear()  # (a submit sets it again, under this lock)
+            idle_since = time.monotonic()
 
 
 class StepExecutor:
