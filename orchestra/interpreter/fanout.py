@@ -23,8 +23,9 @@ fiber then (retries and waits are a fiber's work).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
 from returns.result import Failure, Result, Success
 
@@ -68,6 +69,16 @@ if TYPE_CHECKING:
 __all__ = ["handle_map", "handle_parallel"]
 
 Body = Callable[[], Generator[Any, Any, Any]]
+
+
+class Bodies(Protocol):
+    """The branches' bodies, by index: a tuple, or bodies made on demand (:class:`_ItemSteps`)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> Body: ...
+
+
 #: A NESTED branch's SUCCEED options: its result stored, or too large (replay its children).
 _STORED = ContextOptions(replay_children=False)
 _REPLAY_CHILDREN = ContextOptions(replay_children=True)
@@ -103,7 +114,7 @@ class _Plan:
         kind: str,
         branch_sub_type: str,
         names: tuple[str | None, ...],
-        bodies: tuple[Body, ...],
+        bodies: Bodies,
         item_serde: Serde[Any],
         branch_serde: Serde[Any] = ANY_SERDE,
         groups: tuple[tuple[int, ...], ...] | None = None,
@@ -172,11 +183,11 @@ def handle_map(
         )
         return _run(k, fiber, plan, recorded)
     steps: _ItemSteps | None = None
+    bodies: Bodies
     if is_generator_function(op.fn):
         bodies = tuple(_map_body(op, i, item) for i, item in enumerate(op.items))
     else:
-        steps = _ItemSteps(op.fn)
-        bodies = tuple(steps.body(i, item) for i, item in enumerate(op.items))
+        bodies = steps = _ItemSteps(op.fn, op.items)
     plan = _Plan(
         op, op_id, "MapResult", "MapIteration", names, bodies, item_serde, item_serde, steps=steps
     )
@@ -222,15 +233,21 @@ class _ItemSteps:
     The first body to run builds (and so checks) the step once; the others copy it with
     their own arguments, as ``Step(fn, item, index)`` would make it, without checking the
     same function again for each item. If building it fails, each body fails the same way.
+    A body is made when a branch asks for it (most run detached, without one).
     """
 
-    __slots__ = ("fn", "template")
+    __slots__ = ("fn", "items", "template")
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], items: Sequence[Any]) -> None:
         self.fn = fn
+        self.items = items
         self.template: Step[Any] | None = None
 
-    def body(self, index: int, item: Any) -> Body:
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Body:
+        item = self.items[index]
         return lambda: _single_step(self.step(item, index))
 
     def step(self, item: Any, index: int) -> Step[Any]:
@@ -436,13 +453,39 @@ def _may_end(policy: Completion, total: int, succeeded: int, failed: int) -> boo
 
 
 class _Detached:
-    """A running branch that is a detached step: the owner of its checkpoints, its step id."""
+    """A running branch that is a detached step: its checkpoints' owner, its step id.
 
-    __slots__ = ("op_id", "owner")
+    Its methods are what :func:`~.step.run_detached` calls back (one slotted object per
+    branch instead of closures over the branch's index: a Map starts thousands).
+    """
 
-    def __init__(self, owner: int, op_id: str) -> None:
-        self.owner = owner
+    __slots__ = ("coordinator", "index", "op_id", "owner")
+
+    def __init__(self, coordinator: _Coordinator, index: int, op_id: str) -> None:
+        self.coordinator = coordinator
+        self.index = index
         self.op_id = op_id
+        self.owner = -1  # (set once run_detached returned it)
+
+    def adopt(self, owner: int) -> Fiber:
+        """The branch's fiber, made when its step's attempt failed."""
+        c = self.coordinator
+        fiber = c.k.adopt(c.fiber, owner, c._context(self.index), self.op_id, self.ended)
+        c.running[self.index] = fiber
+        return fiber
+
+    def ended(self, value: Any, error: BaseException | None) -> None:
+        """The adopted fiber's outcome."""
+        if isinstance(error, StepError):  # as the one-step body reports it
+            error = _OneStepFailed(error)
+        self.coordinator._branch_done(self.index, value, error)
+
+    def succeeded(self, value: Any, payload: str, serde: Serde[Any]) -> None:
+        """The step's checkpointed value: the branch's too."""
+        c = self.coordinator
+        # the step's payload is the branch's too when both use one serde
+        reuse = payload if serde is c.plan.branch_serde else None
+        c._branch_done(self.index, value, None, payload=reuse)
 
 
 class _Coordinator:
@@ -500,9 +543,13 @@ class _Coordinator:
                 self.k.checkpoint(self.fiber, self._update(index, OperationAction.START))
                 if plan.steps is not None and self.k.may_detach and self._detached(index):
                     return
+        self._start_fiber(index, rebuilding)
+
+    def _start_fiber(self, index: int, rebuilding: bool) -> None:
+        """Run branch ``index`` in a fiber of its own (its context's body)."""
         self.k.start_context(
             self.fiber,
-            plan.bodies[index],
+            self.plan.bodies[index],
             self._context(index),
             lambda v, e: self._branch_done(index, v, e, rebuilding=rebuilding),
         )
@@ -548,25 +595,11 @@ class _Coordinator:
         ):
             return False  # a history at odds with the new branch: the fiber's checks report it
 
-        def ended(value: Any, error: BaseException | None) -> None:
-            if isinstance(error, StepError):  # as the one-step body reports it
-                error = _OneStepFailed(error)
-            self._branch_done(index, value, error)
-
-        def adopt(owner: int) -> Fiber:
-            fiber = self.k.adopt(self.fiber, owner, self._context(index), step_id, ended)
-            self.running[index] = fiber
-            return fiber
-
-        def succeeded(value: Any, payload: str, serde: Serde[Any]) -> None:
-            # the step's payload is the branch's too when both use one serde
-            reuse = payload if serde is plan.branch_serde else None
-            self._branch_done(index, value, None, payload=reuse)
-
-        owner = run_detached(
-            self.k, self.fiber, step, step_id, branch_id, adopt, succeeded, (item, index)
+        branch = _Detached(self, index, step_id)
+        branch.owner = run_detached(
+            k, self.fiber, step, step_id, branch_id, branch.adopt, branch.succeeded, (item, index)
         )
-        self.running[index] = _Detached(owner, step_id)
+        self.running[index] = branch
         return True
 
     def _resolved_from_history(self, index: int, recorded: Operation) -> None:
@@ -607,7 +640,7 @@ class _Coordinator:
                 return
             self.confirming.add(index)
             update = self._update(index, OperationAction.FAIL, error=err)
-            self.k.confirm(self.fiber, update, lambda: self._confirmed(index, Failure(failure)))
+            self.k.confirm(self.fiber, update, partial(self._confirmed, index, Failure(failure)))
             return
         if payload is not None:
             decoded = value  # (decoded from that payload already)
@@ -632,7 +665,8 @@ class _Coordinator:
             context_options=_REPLAY_CHILDREN if large else _STORED,
         )
         self.confirming.add(index)
-        self.k.confirm(self.fiber, update, lambda: self._confirmed(index, Success(decoded)))
+        # (a partial, not a closure: no cells for this method's variables on every call)
+        self.k.confirm(self.fiber, update, partial(self._confirmed, index, Success(decoded)))
 
     def _confirmed(self, index: int, outcome: Outcome) -> None:
         self.confirming.discard(index)

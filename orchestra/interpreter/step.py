@@ -153,30 +153,86 @@ def run_detached(
     if op.semantics is not StepSemantics.AT_LEAST_ONCE_PER_RETRY:
         raise ValueError("run_detached runs at-least-once steps only")  # (an interpreter bug)
     owner = k.detach(parent)
-    serde = serde_for(k.serdes, op.fn, op.serde)
-    name = op.name
+    run = _DetachedRun(k, op, op_id, parent_id, adopt, done, args, owner)
     start = OperationUpdate(op_id, op.op_type, A.START, parent_id, op.op_name, op.sub_type)
     k.send(owner, start)
+    command = RunStep(
+        op_id,
+        op.name,
+        parent_id,
+        1,
+        op.fn,
+        op.args if args is None else args,
+        op.kwargs,
+        False,
+        owner,
+    )
+    k.run_detached(command, run.finished)
+    return owner
 
-    def finished(value: Any, error: BaseException | None) -> None:
+
+class _DetachedRun:
+    """A detached step's state once started: what its outcome needs (no closure cells).
+
+    (One slotted object instead of a closure over each of these: a Map starts thousands.)
+    """
+
+    __slots__ = (
+        "adopt",
+        "args",
+        "decoded",
+        "done",
+        "k",
+        "op",
+        "op_id",
+        "owner",
+        "parent_id",
+        "payload",
+        "serde",
+    )
+
+    def __init__(
+        self,
+        k: Kernel,
+        op: Step[Any],
+        op_id: str,
+        parent_id: str,
+        adopt: Adopt,
+        done: Callable[[Any, str, Serde[Any]], None],
+        args: tuple[Any, ...] | None,
+        owner: int,
+    ) -> None:
+        self.k = k
+        self.op = op
+        self.op_id = op_id
+        self.parent_id = parent_id
+        self.adopt = adopt
+        self.done = done
+        self.args = args
+        self.owner = owner
+        self.serde = serde_for(k.serdes, op.fn, op.serde)
+        self.decoded: Any = None
+        self.payload = ""
+
+    def finished(self, value: Any, error: BaseException | None) -> None:
+        """The attempt's outcome: checkpoint a success, or hand a failure to a fiber."""
+        op = self.op
         if error is not None:
-            step = op if args is None else op.with_args(args)
-            _failed(k, adopt(owner), step, op_id, 1, error)
+            step = op if self.args is None else op.with_args(self.args)
+            _failed(self.k, self.adopt(self.owner), step, self.op_id, 1, error)
             return
-        _check_not_generator(value, op_id, name)
-        payload, decoded = encode_checked(
-            serde, value, op_id, name, STEP_PAYLOAD_LIMIT, "step result"
+        _check_not_generator(value, self.op_id, op.name)
+        self.payload, self.decoded = encode_checked(
+            self.serde, value, self.op_id, op.name, STEP_PAYLOAD_LIMIT, "step result"
         )
         update = OperationUpdate(
-            op_id, op.op_type, A.SUCCEED, parent_id, op.op_name, op.sub_type, payload
+            self.op_id, op.op_type, A.SUCCEED, self.parent_id, op.op_name, op.sub_type, self.payload
         )
-        k.send(owner, update, lambda: done(decoded, payload, serde))
+        self.k.send(self.owner, update, self.durable)
 
-    command = RunStep(
-        op_id, name, parent_id, 1, op.fn, op.args if args is None else args, op.kwargs, False, owner
-    )
-    k.run_detached(command, finished)
-    return owner
+    def durable(self) -> None:
+        """The SUCCEED is acknowledged: the value is the step's."""
+        self.done(self.decoded, self.payload, self.serde)
 
 
 def _check_not_generator(value: Any, op_id: str, name: str | None) -> None:
