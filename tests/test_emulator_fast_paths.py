@@ -380,6 +380,27 @@ def test_events_are_built_on_read_with_their_ids_in_order():
     assert ex.event_count() == 0
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(any_updates.filter(lambda u: u.type in TRANSITION_TYPES), max_size=12))
+def test_a_history_read_at_the_end_is_the_history_built_update_by_update(sequence):
+    # START and SUCCEED of a STEP or CONTEXT keep no update (a START not even its
+    # operation); their events, built at the end from what is kept, are those each update
+    # made at the moment it was applied
+    ex = Execution(ARN, "n", "f", None)
+    expected: list[Event] = []
+    for number, update in enumerate(sequence):
+        if update.action is A.CANCEL or update.parent_id is not None:
+            continue  # (a CANCEL's event is a completion event; parents need no cycles)
+        if outcome(rules.check_batch, ex.operations, [update]) is not None:
+            continue
+        when = NOW + timedelta(seconds=number)
+        transitions.apply_update(ex, update, when)
+        event = update_event(update, ex.operations[update.id], when)
+        assert event is not None
+        expected.append(attrs.evolve(event, event_id=len(expected) + 1))
+    assert ex.events == expected
+
+
 def test_readers_racing_a_writer_see_every_event_once_in_order():
     ex = Execution(ARN, "n", "f", None)
     count = 3000

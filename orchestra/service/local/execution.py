@@ -29,12 +29,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from orchestra.service.local.history import update_event
+from orchestra.service.local.history import started_event, succeeded_event, update_event
 from orchestra.wire.models import (
     ErrorObject,
     Event,
     ExecutionStatus,
     Operation,
+    OperationAction,
     OperationStatus,
     OperationType,
     OperationUpdate,
@@ -44,6 +45,14 @@ if TYPE_CHECKING:
     from orchestra.service.local.callbacks import CallbackAction, CallbackState
 
 __all__ = ["Execution"]
+
+_STEP = OperationType.STEP
+_CONTEXT = OperationType.CONTEXT
+_START_ACTION = OperationAction.START
+_SUCCEED_ACTION = OperationAction.SUCCEED
+#: The markers of a pending START and SUCCEED event (see Execution.append_update).
+_STARTED_EVENT = "started"
+_SUCCEEDED_EVENT = "succeeded"
 
 #: Something the service does at a moment: called with the current time.
 AgendaItem = Callable[[datetime], None]
@@ -79,8 +88,10 @@ class Execution:
         #: object per update for the garbage collector to walk). Appended in this order.
         #: An event added whole (:meth:`append`) waits in its place too: no update, the
         #: event where the operation would be.
-        self._pending_updates: list[OperationUpdate | None] = []
-        self._pending_ops: list[Operation | Event] = []
+        #: A START or SUCCEED of a STEP or CONTEXT is kept as a marker instead of its update,
+        #: with the operation's id (START) or the operation (SUCCEED): see append_update.
+        self._pending_updates: list[OperationUpdate | str | None] = []
+        self._pending_ops: list[Operation | Event | str] = []
         self._pending_times: list[datetime] = []
         self._events_lock = threading.Lock()
         self.dirty: dict[str, None] = {}
@@ -212,7 +223,27 @@ class Execution:
 
         The event is :func:`~.history.update_event` of the three, built when the history is
         next read; ``update`` must not be a CANCEL (whose event comes from the operation).
+
+        A START or SUCCEED of a STEP or CONTEXT (nearly every update) keeps neither the
+        update nor, for a START, the operation it made: a START's event needs only the
+        operation's identity (no later update may change it), read from the operation
+        then stored under its id; a SUCCEED's needs the operation, which stores the
+        update's payload as its result. A Map's thousands of items leave that much less
+        for the garbage collector to walk.
         """
+        kind = op.type
+        action = update.action
+        if (kind is _STEP or kind is _CONTEXT) and update.error is None:
+            if action is _START_ACTION:
+                self._pending_updates.append(_STARTED_EVENT)
+                self._pending_ops.append(op.id)
+                self._pending_times.append(when)
+                return
+            if action is _SUCCEED_ACTION:
+                self._pending_updates.append(_SUCCEEDED_EVENT)
+                self._pending_ops.append(op)
+                self._pending_times.append(when)
+                return
         self._pending_updates.append(update)
         self._pending_ops.append(op)
         self._pending_times.append(when)
@@ -232,12 +263,19 @@ class Execution:
         if not count:
             return
         updates, ops, events = self._pending_updates, self._pending_ops, self._events
+        operations = self.operations
         for update, op, when in zip(updates[:count], ops[:count], times[:count], strict=True):
             if update is None:  # an event added whole
                 assert isinstance(op, Event)
                 event: Event | None = op
-            else:
+            elif update is _STARTED_EVENT:
+                assert isinstance(op, str)
+                event = started_event(operations[op], when)
+            elif update is _SUCCEEDED_EVENT:
                 assert isinstance(op, Operation)
+                event = succeeded_event(op, when)
+            else:
+                assert isinstance(op, Operation) and isinstance(update, OperationUpdate)
                 event = update_event(update, op, when)
             assert event is not None  # append_update is never given a CANCEL
             object.__setattr__(event, "event_id", len(events) + 1)

@@ -34,7 +34,15 @@ from orchestra.wire.models import (
     RetryDetails,
 )
 
-__all__ = ["completion_event", "error", "operation_event", "payload", "update_event"]
+__all__ = [
+    "completion_event",
+    "error",
+    "operation_event",
+    "payload",
+    "started_event",
+    "succeeded_event",
+    "update_event",
+]
 
 _FAMILY = {
     OperationType.STEP: "Step",
@@ -85,6 +93,42 @@ def error(err: ErrorObject | None) -> EventError:
 def _event(kind: str, op: Operation, when: datetime, details: EventDetails) -> Event:
     # by position, in the order _EVENT_ORDER pins (a hot path)
     return Event(kind, 0, when, details, op.sub_type, op.id, op.name, op.parent_id)
+
+
+def started_event(op: Operation, when: datetime) -> Event:
+    """The event of a START of the STEP or CONTEXT ``op`` (only its identity is read).
+
+    What :func:`update_event` gives for that START, from the operation alone.
+    """
+    return _event(_STARTED[op.type], op, when, _NO_DETAILS)
+
+
+def succeeded_event(op: Operation, when: datetime) -> Event:
+    """The event of the SUCCEED that left the STEP or CONTEXT ``op`` SUCCEEDED.
+
+    What :func:`update_event` gives for that SUCCEED, from the operation alone: the
+    operation stores the update's payload as its result.
+    """
+    if op.type is OperationType.STEP:
+        details = op.step_details
+        return _event(
+            "StepSucceeded",
+            op,
+            when,
+            EventDetails(
+                result=EventPayload(truncated=False, payload=details.result if details else None),
+                retry_details=_retry_details(details.attempt if details else None),
+            ),
+        )
+    context = op.context_details
+    return _event(
+        "ContextSucceeded",
+        op,
+        when,
+        EventDetails(
+            result=EventPayload(truncated=False, payload=context.result if context else None)
+        ),
+    )
 
 
 def update_event(update: OperationUpdate, op: Operation, when: datetime) -> Event | None:
