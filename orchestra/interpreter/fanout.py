@@ -236,12 +236,13 @@ class _ItemSteps:
     A body is made when a branch asks for it (most run detached, without one).
     """
 
-    __slots__ = ("fn", "items", "template")
+    __slots__ = ("fn", "items", "step_serde", "template")
 
     def __init__(self, fn: Callable[..., Any], items: Sequence[Any]) -> None:
         self.fn = fn
         self.items = items
         self.template: Step[Any] | None = None
+        self.step_serde: Serde[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -259,6 +260,14 @@ class _ItemSteps:
         if template is None:
             template = self.template = Step(self.fn, item, index)
         return template
+
+    def serde(self, k: Kernel) -> Serde[Any]:
+        """The serde of the steps' results (the same for every item: found once)."""
+        found = self.step_serde
+        if found is None:
+            assert self.template is not None  # (asked for once a step was built)
+            found = self.step_serde = serde_for(k.serdes, self.fn, self.template.serde)
+        return found
 
 
 def _map_body(op: Map[Any], index: int, item: Any) -> Body:
@@ -503,6 +512,13 @@ class _Coordinator:
         self.items: _Tally = _Tally()
         self.started: set[int] = set()
         self.done = False
+        # (fixed for the invocation: read once, not per branch)
+        self.total = len(plan.bodies)
+        self.item_total = plan.item_total
+        #: Whether new branches may run as detached steps (a Map over a plain function).
+        self.detaching = plan.steps is not None and k.may_detach
+        #: Whether the history may hold a branch this invocation did not start.
+        self.prior = k.has_prior
 
     # --- live ---------------------------------------------------------------------------
 
@@ -511,7 +527,7 @@ class _Coordinator:
             self._schedule()
 
     def _schedule(self) -> None:
-        total = len(self.plan.bodies)
+        total = self.total
         limit = self.limit
         while (
             not self.done
@@ -528,7 +544,8 @@ class _Coordinator:
         self.started.add(index)
         rebuilding = False  # a SUCCEEDED branch whose result was too large to store
         if not self.flat:
-            recorded = self.k.history.get(branch_id)
+            # (without an earlier invocation, the history holds only branches started here)
+            recorded = self.k.history.get(branch_id) if self.prior else None
             details = recorded.context_details if recorded is not None else None
             rebuilding = bool(
                 recorded is not None
@@ -541,7 +558,7 @@ class _Coordinator:
                 return
             if recorded is None:
                 self.k.checkpoint(self.fiber, self._update(index, OperationAction.START))
-                if plan.steps is not None and self.k.may_detach and self._detached(index):
+                if self.detaching and self._detached(index, branch_id):
                     return
         self._start_fiber(index, rebuilding)
 
@@ -567,7 +584,7 @@ class _Coordinator:
             path=f"{self.fiber.path} > {plan.names[index] or branch_id[:12]}",
         )
 
-    def _detached(self, index: int) -> bool:
+    def _detached(self, index: int, branch_id: str) -> bool:
         """Start a new NESTED branch that is one step without a fiber; whether it did.
 
         Its checkpoints, and its outcome, are those of the fiber it would otherwise run in
@@ -586,10 +603,9 @@ class _Coordinator:
             return False
         if step.semantics is not StepSemantics.AT_LEAST_ONCE_PER_RETRY:
             return False  # (its START must be durable before it runs: a fiber's work)
-        branch_id = plan.branch_id(index)
         step_id = operation_id(branch_id, 1)
         k = self.k
-        if k.has_prior and (
+        if self.prior and (
             k.history.get(step_id) is not None
             or k.history.get(operation_id(branch_id, 2)) is not None
         ):
@@ -597,7 +613,15 @@ class _Coordinator:
 
         branch = _Detached(self, index, step_id)
         branch.owner = run_detached(
-            k, self.fiber, step, step_id, branch_id, branch.adopt, branch.succeeded, (item, index)
+            k,
+            self.fiber,
+            step,
+            step_id,
+            branch_id,
+            branch.adopt,
+            branch.succeeded,
+            (item, index),
+            plan.steps.serde(k),
         )
         self.running[index] = branch
         return True
@@ -657,7 +681,11 @@ class _Coordinator:
         if self.flat:
             self._item(index, Success(decoded))
             return
-        large = len(payload.encode()) > CHECKPOINT_PAYLOAD_LIMIT
+        # (a character is at most 4 bytes of UTF-8: most payloads need no encoding to tell)
+        large = (
+            len(payload) > CHECKPOINT_PAYLOAD_LIMIT // 4
+            and len(payload.encode()) > CHECKPOINT_PAYLOAD_LIMIT
+        )
         update = self._update(
             index,
             OperationAction.SUCCEED,
@@ -712,7 +740,7 @@ class _Coordinator:
 
     def _decide(self) -> bool:
         policy = self.plan.op.completion
-        if not _may_end(policy, self.plan.item_total, self.items.succeeded, self.items.failed):
+        if not _may_end(policy, self.item_total, self.items.succeeded, self.items.failed):
             return False  # without building the item list: linear, not quadratic, in items
         terminal = [self.items[i] for i in sorted(self.items)]
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from types import GeneratorType
 from typing import TYPE_CHECKING, Any
 
 from orchestra.config import StepSemantics
@@ -131,6 +132,7 @@ def run_detached(
     adopt: Adopt,
     done: Callable[[Any, str, Serde[Any]], None],
     args: tuple[Any, ...] | None = None,
+    serde: Serde[Any] | None = None,
 ) -> int:
     """Start a new at-least-once step ``op`` for ``parent``, which no fiber yielded.
 
@@ -146,6 +148,8 @@ def run_detached(
 
     ``args``: run ``op`` with these positional arguments instead of its own (a Map's
     items share one checked step; the copy with their arguments is made only for a fiber).
+    ``serde``: the serde of ``op``'s result, when the caller found it already (a Map's
+    items share one); by default it is found as for any step.
 
     Returns:
         The owner id of its checkpoints (for ``cancel_detached``).
@@ -153,8 +157,10 @@ def run_detached(
     if op.semantics is not StepSemantics.AT_LEAST_ONCE_PER_RETRY:
         raise ValueError("run_detached runs at-least-once steps only")  # (an interpreter bug)
     owner = k.detach(parent)
-    run = _DetachedRun(k, op, op_id, parent_id, adopt, done, args, owner)
-    start = OperationUpdate(op_id, op.op_type, A.START, parent_id, op.op_name, op.sub_type)
+    if serde is None:
+        serde = serde_for(k.serdes, op.fn, op.serde)
+    run = _DetachedRun(k, op, op_id, parent_id, adopt, done, args, owner, serde)
+    start = OperationUpdate(op_id, op.op_type, A.START, parent_id, op.name, op.sub_type)
     k.send(owner, start)
     command = RunStep(
         op_id,
@@ -201,6 +207,7 @@ class _DetachedRun:
         done: Callable[[Any, str, Serde[Any]], None],
         args: tuple[Any, ...] | None,
         owner: int,
+        serde: Serde[Any],
     ) -> None:
         self.k = k
         self.op = op
@@ -210,7 +217,7 @@ class _DetachedRun:
         self.done = done
         self.args = args
         self.owner = owner
-        self.serde = serde_for(k.serdes, op.fn, op.serde)
+        self.serde = serde
         self.decoded: Any = None
         self.payload = ""
 
@@ -221,12 +228,13 @@ class _DetachedRun:
             step = op if self.args is None else op.with_args(self.args)
             _failed(self.k, self.adopt(self.owner), step, self.op_id, 1, error)
             return
-        _check_not_generator(value, self.op_id, op.name)
+        if isinstance(value, GeneratorType):
+            _check_not_generator(value, self.op_id, op.name)
         self.payload, self.decoded = encode_checked(
             self.serde, value, self.op_id, op.name, STEP_PAYLOAD_LIMIT, "step result"
         )
         update = OperationUpdate(
-            self.op_id, op.op_type, A.SUCCEED, self.parent_id, op.op_name, op.sub_type, self.payload
+            self.op_id, op.op_type, A.SUCCEED, self.parent_id, op.name, op.sub_type, self.payload
         )
         self.k.send(self.owner, update, self.durable)
 
