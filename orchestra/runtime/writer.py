@@ -111,6 +111,8 @@ OnError = Callable[[BaseException], None]
 
 _LOG = logging.getLogger("orchestra.checkpoint")
 _SHARED_START = frozenset({OperationType.STEP, OperationType.CONTEXT})
+_START = OperationAction.START
+_EXECUTION = OperationType.EXECUTION
 
 
 @attrs.define
@@ -242,41 +244,62 @@ class _Batch:
         """:meth:`take` the queue's items in order, each sized by :func:`_rough`, while they fit.
 
         The same decisions, made inline for the common update (no error, no chained invoke,
-        not measured yet): a Map's calls hold hundreds of them.
+        not measured yet), with the counts kept in locals: a Map's calls hold hundreds.
         """
         items = self.items
         last_action = self.last_action
-        for item in queue:
-            update = item.update
-            if (
-                update is None
-                or item.size is not None
-                or update.error is not None
-                or update.chained_invoke_options is not None
-                or self.closed
-            ):
-                if not self.take(item, _rough(item)):
-                    return
-                continue
-            chars = len(update.id)
-            for text in (update.payload, update.parent_id, update.name, update.sub_type):
+        count = self.updates
+        total = self.size
+        try:
+            for item in queue:
+                update = item.update
+                if (
+                    update is None
+                    or item.size is not None
+                    or update.error is not None
+                    or update.chained_invoke_options is not None
+                    or self.closed
+                ):
+                    self.updates, self.size = count, total
+                    if not self.take(item, _rough(item)):
+                        return
+                    count, total = self.updates, self.size
+                    continue
+                op_id = update.id
+                chars = len(op_id)
+                text = update.payload
                 if text is not None:
                     chars += len(text)
-            size = _FIXED_BYTES + 12 * chars
-            if self.updates:
-                if self.updates >= MAX_BATCH_UPDATES:
-                    return
-                if self.size + size > MAX_BATCH_BYTES:
-                    self.cut_for_size = True
-                    return
-                previous = last_action.get(update.id)
-                if previous is not None and not _may_follow(previous, update):
-                    return
-            items.append(item)
-            self.updates += 1
-            self.size += size
-            last_action[update.id] = update.action
-            self.closed = update.type is OperationType.EXECUTION
+                text = update.parent_id
+                if text is not None:
+                    chars += len(text)
+                text = update.name
+                if text is not None:
+                    chars += len(text)
+                text = update.sub_type
+                if text is not None:
+                    chars += len(text)
+                size = _FIXED_BYTES + 12 * chars
+                action = update.action
+                if count:
+                    if count >= MAX_BATCH_UPDATES:
+                        return
+                    if total + size > MAX_BATCH_BYTES:
+                        self.cut_for_size = True
+                        return
+                    previous = last_action.get(op_id)
+                    if previous is not None and not (
+                        previous is _START and action is not _START and update.type in _SHARED_START
+                    ):
+                        return  # (what _may_follow says)
+                items.append(item)
+                count += 1
+                total += size
+                last_action[op_id] = action
+                if update.type is _EXECUTION:
+                    self.closed = True
+        finally:
+            self.updates, self.size = count, total
 
 
 def _no_token(response: CheckpointResponse) -> CheckpointError:
