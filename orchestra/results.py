@@ -46,6 +46,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable, Iterable, Mapping
+from json.encoder import encode_basestring_ascii
 from typing import Any, Generic, Literal, TypeVar, final
 
 import attrs
@@ -393,19 +394,44 @@ class BatchResult(Generic[T]):
             ...             CompletionReason.MIN_SUCCESSFUL_REACHED).encode(JsonSerde())
             '{"all":[{"index":0,"status":"STARTED","name":"b"}],"completionReason":"MIN_SUCCESSFUL_REACHED"}'
         """
-        entries: list[dict[str, Any]] = []
-        append = entries.append
+        # Written piece by piece, exactly as json.dumps(body, separators=(",", ":")) would
+        # write {"all": [entry, ...], "completionReason": reason} (a Map's thousands of
+        # entries cost half as much); a serde that returns no str goes the general way.
+        pieces: list[str] = []
+        append = pieces.append
         serialize = item_serde.serialize
-        for item in self.items:  # (a Map's thousands: names and lookups bound once)
+        text = encode_basestring_ascii
+        for item in self.items:
             result = item.result
-            entry: dict[str, Any] = {"index": item.index, "status": _STATUS_TEXT[item.status]}
+            status = item.status
+            piece = f'{{"index":{int.__repr__(item.index)},"status":"{_STATUS_TEXT[status]}"'
             if isinstance(result, Success):
-                entry["result"] = serialize(result.unwrap())
+                payload = serialize(result.unwrap())
+                if type(payload) is not str:
+                    return self._encode_general(item_serde)
+                piece += ',"result":' + text(payload)
+            elif isinstance(result, Failure):
+                error = to_wire(_raw_error_object(result.failure()))
+                piece += ',"error":' + json.dumps(error, separators=(",", ":"))
+            if item.name is not None:
+                piece += ',"name":' + text(item.name)
+            append(piece + "}")
+        reason = text(self.completion_reason.value)
+        return '{"all":[' + ",".join(pieces) + '],"completionReason":' + reason + "}"
+
+    def _encode_general(self, item_serde: Serde[Any]) -> str:
+        """:meth:`encode` through ``json.dumps`` (the reference the fast way matches)."""
+        entries: list[dict[str, Any]] = []
+        for item in self.items:
+            result = item.result
+            entry: dict[str, Any] = {"index": item.index, "status": item.status.value}
+            if isinstance(result, Success):
+                entry["result"] = item_serde.serialize(result.unwrap())
             elif isinstance(result, Failure):
                 entry["error"] = to_wire(_raw_error_object(result.failure()))
             if item.name is not None:
                 entry["name"] = item.name
-            append(entry)
+            entries.append(entry)
         body = {"all": entries, "completionReason": self.completion_reason.value}
         return json.dumps(body, separators=(",", ":"))
 

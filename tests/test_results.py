@@ -688,3 +688,53 @@ def test_a_decoded_batch_item_with_a_negative_index_is_refused():
     payload = '{"all":[{"index":-1,"status":"SUCCEEDED","result":"1"}],"completionReason":"ALL_COMPLETED"}'
     with pytest.raises(SerializationError, match="non-negative"):
         BatchResult.decode(payload, JsonSerde())
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@st.composite
+def _batches(draw: Any) -> BatchResult[Any]:
+    items = []
+    for index in range(draw(st.integers(0, 6))):
+        name = draw(st.none() | st.text())
+        kind = draw(st.sampled_from(["success", "failure", "started"]))
+        if kind == "success":
+            items.append(BatchItem.success(index, draw(_json_values), name=name))
+        elif kind == "failure":
+            error = ErrorObject(
+                error_message=draw(st.none() | st.text()),
+                error_type=draw(st.none() | st.text()),
+                error_data=draw(st.none() | st.text()),
+                stack_trace=draw(st.none() | st.lists(st.text(), max_size=2)),
+            )
+            items.append(BatchItem.failure(index, error, name=name))
+        else:
+            items.append(BatchItem.started(index, name=name))
+    return BatchResult(tuple(items), draw(st.sampled_from(list(CompletionReason))))
+
+
+@given(_batches())
+def test_the_payload_written_piece_by_piece_is_what_json_dumps_writes(batch):
+    serde: JsonSerde[Any] = JsonSerde()
+    assert batch.encode(serde) == batch._encode_general(serde)
+    json.loads(batch.encode(serde))  # (and it is JSON)
+
+
+def test_a_serde_that_returns_no_str_is_written_the_general_way():
+    class Raw:
+        def serialize(self, value: Any) -> Any:
+            return {"raw": value}  # (not a str: json.dumps writes it as it is)
+
+        def deserialize(self, data: str) -> Any:
+            return data
+
+    batch = BatchResult((BatchItem.success(0, 5),), CompletionReason.ALL_COMPLETED)
+    assert batch.encode(Raw()) == (  # type: ignore[arg-type]
+        '{"all":[{"index":0,"status":"SUCCEEDED","result":{"raw":5}}],'
+        '"completionReason":"ALL_COMPLETED"}'
+    )

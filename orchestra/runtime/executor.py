@@ -110,6 +110,7 @@ class _Workers:
         #: When each live thread's current job began (0.0: none), by thread number.
         self._since: dict[int, float] = {}
         self._wanted = threading.Event()  # jobs wait and the limit allows more threads
+        self._want = False  # whether _wanted is set (set and cleared with it, under the lock)
         self._watching = False
 
     @property
@@ -127,7 +128,7 @@ class _Workers:
     def _more(self) -> None:
         """Jobs wait beyond the waiting threads: start one, or have the watcher look."""
         started = self._started
-        if started >= self._max or (started >= EAGER_THREADS and self._wanted.is_set()):
+        if started >= self._max or (started >= EAGER_THREADS and self._want):
             return  # a thread that comes free takes it; or the watcher is on it
         with self._lock:
             if self._started >= self._max:
@@ -147,6 +148,7 @@ class _Workers:
                     raise  # no thread at all would ever run the job
                 self._refused()  # the started threads run it
                 return
+            self._want = True
             self._wanted.set()
 
     def _refused(self) -> None:
@@ -218,7 +220,7 @@ class _Workers:
                 if time.monotonic() - idle_since < IDLE_EXIT_SECONDS:
                     continue
                 with self._lock:
-                    if not self._wanted.is_set():  # (a submit sets it under this lock)
+                    if not self._want:  # (a submit sets it under this lock)
                         self._watching = False
                         return
             time.sleep(STALL_SECONDS)
@@ -233,6 +235,7 @@ class _Workers:
                 except RuntimeError:  # the system refused a thread: the started ones go on
                     self._refused()
                 if queued == 0 or self._started >= self._max:
+                    self._want = False
                     self._wanted.clear()  # (a submit sets it again, under this lock)
             idle_since = time.monotonic()
 
