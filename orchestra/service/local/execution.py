@@ -284,7 +284,18 @@ class Execution:
 
     def hide_children(self, context_id: str) -> None:
         """Withhold a completed context's descendants from the state handed out."""
-        stack = list(self.children.get(context_id, ()))
+        tree = self.children
+        children = tree.get(context_id)
+        if children is None:
+            return
+        if len(children) == 1:  # (a Map item's context: its one step, nothing below)
+            child = children[0]
+            if child != context_id and child not in tree:
+                self.hidden.add(child)
+                self.unsaved_ops[child] = None
+                self.revision += 1
+                return
+        stack = list(children)
         seen = {context_id}  # (a cycle of parent links, from a damaged store, ends here)
         while stack:
             child = stack.pop()

@@ -85,8 +85,21 @@ def apply_update(ex: Execution, update: OperationUpdate, now: datetime) -> None:
     stored = ex.operations.get(update.id)
     if stored is None:
         if action is _START and (kind is _STEP or kind is _CONTEXT):
-            # the commonest updates of all, built in one go (what _transition would make)
-            op = new_operation(update, now, step_details=_FIRST_ATTEMPT if kind is _STEP else None)
+            # the commonest updates of all, built in one go (what _transition would make:
+            # new_operation's, by position)
+            op = Operation(
+                update.id,
+                kind,
+                _STARTED,
+                now,
+                None,
+                update.parent_id,
+                update.name,
+                update.sub_type,
+                None,
+                None,
+                _FIRST_ATTEMPT if kind is _STEP else None,
+            )
         else:
             op = _transition(ex, new_operation(update, now), update, now)
     elif stored.type is _STEP:
@@ -128,12 +141,9 @@ def _context_transition(
     if not replay:
         ex.hide_children(op.id)
     if action is _SUCCEED:
+        # (ContextDetails by position: replay_children, result)
         return _replace(
-            op,
-            _SUCCEEDED,
-            now,
-            ContextDetails(replay_children=replay, result=update.payload),
-            op.step_details,
+            op, _SUCCEEDED, now, ContextDetails(replay, update.payload), op.step_details
         )
     return _replace(op, _FAILED, now, ContextDetails(error=update.error), op.step_details)
 
@@ -170,12 +180,13 @@ def _step_transition(
                 error=update.error,
             ),
         )
+    # (StepDetails by position: attempt, next_attempt_timestamp, result, error)
     return _replace(
         op,
         _SUCCEEDED if action is _SUCCEED else _FAILED,
         now,
         op.context_details,
-        StepDetails(attempt=attempt + 1, result=update.payload, error=update.error),
+        StepDetails(attempt + 1, None, update.payload, update.error),
     )
 
 
@@ -227,6 +238,16 @@ _REPLACE_ORDER = (
 )
 if _OPERATION_FIELDS != _REPLACE_ORDER:  # pragma: no cover - the wire model changed
     raise ImportError(f"Operation's fields changed to {_OPERATION_FIELDS}: update _replace")
+if tuple(f.name for f in attrs.fields(StepDetails))[:4] != (
+    "attempt",
+    "next_attempt_timestamp",
+    "result",
+    "error",
+) or tuple(f.name for f in attrs.fields(ContextDetails))[:2] != (
+    "replay_children",
+    "result",
+):  # pragma: no cover - the wire model changed
+    raise ImportError("StepDetails' or ContextDetails' fields changed: update the transitions")
 _new = object.__new__
 _set = object.__setattr__
 
