@@ -435,6 +435,12 @@ class _Invocation:
 
     def _handle(self, event: Event) -> None:
         """Give ``event`` to the machine; a writer failure or a process crash ends the drive."""
+        if type(event) is StepFinished:  # (the commonest event: a Map's thousands)
+            error = event.error
+            if error is not None and isinstance(error, ProcessCrash):
+                raise error
+            self.machine.step_finished(event.op_id, event.value, error)
+            return
         if isinstance(event, WriterFailed):
             self.machine.handle(event)
             raise event.error
