@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,7 +37,7 @@ from orchestra.wire.models import (
     WaitDetails,
 )
 
-__all__ = ["apply_update", "fire_due", "new_operation"]
+__all__ = ["apply_plain", "apply_update", "fire_due", "new_operation"]
 
 
 _START = OperationAction.START
@@ -111,6 +112,81 @@ def apply_update(ex: Execution, update: OperationUpdate, now: datetime) -> None:
         ex.append(completion_event(op, now))
     else:
         ex.append_update(update, op, now)
+
+
+def apply_plain(ex: Execution, updates: Sequence[OperationUpdate], now: datetime) -> None:
+    """:func:`apply_update` each of ``updates``, all plain: a batch ``rules`` found plain.
+
+    Plain updates (a STEP or CONTEXT's START or SUCCEED, with no error) are nearly every
+    update; their transitions are built here in one loop, with the same results (the
+    other cases go through the general transitions).
+    """
+    operations = ex.operations
+    record = ex.record_plain
+    for update in updates:
+        kind = update.type
+        started = update.action is _START
+        stored = operations.get(update.id)
+        if stored is None:
+            if not started:  # a SUCCEED of an unknown id: as the general transition has it
+                op = _transition(ex, new_operation(update, now), update, now)
+                record(op, False, now)
+                continue
+            op = Operation(
+                update.id,
+                kind,
+                _STARTED,
+                now,
+                None,
+                update.parent_id,
+                update.name,
+                update.sub_type,
+                None,
+                None,
+                _FIRST_ATTEMPT if kind is _STEP else None,
+            )
+        elif started or stored.type is not kind:
+            op = _transition(ex, stored, update, now)  # (a READY step starting, ...)
+        elif kind is _STEP:  # a step's SUCCEED
+            details = stored.step_details or _NO_STEP_DETAILS
+            op = Operation(
+                stored.id,
+                _STEP,
+                _SUCCEEDED,
+                stored.start_timestamp,
+                now,
+                stored.parent_id,
+                stored.name,
+                stored.sub_type,
+                stored.execution_details,
+                stored.context_details,
+                StepDetails((details.attempt or 0) + 1, None, update.payload, None),
+                stored.wait_details,
+                stored.callback_details,
+                stored.chained_invoke_details,
+            )
+        else:  # a context's SUCCEED
+            options = update.context_options
+            replay = bool(options and options.replay_children)
+            if not replay:
+                ex.hide_children(stored.id)
+            op = Operation(
+                stored.id,
+                _CONTEXT,
+                _SUCCEEDED,
+                stored.start_timestamp,
+                now,
+                stored.parent_id,
+                stored.name,
+                stored.sub_type,
+                stored.execution_details,
+                ContextDetails(replay, update.payload),
+                stored.step_details,
+                stored.wait_details,
+                stored.callback_details,
+                stored.chained_invoke_details,
+            )
+        record(op, started, now)
 
 
 def _transition(ex: Execution, op: Operation, update: OperationUpdate, now: datetime) -> Operation:
