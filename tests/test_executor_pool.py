@@ -118,20 +118,25 @@ def test_a_burst_of_short_jobs_is_run_by_the_eager_threads():
     assert threads_to_add(5, held, now, room=0) == 0
 
 
-def test_when_the_system_refuses_more_threads_the_started_ones_run_every_job(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-):
-    allowed = [4]  # two eager threads, the watcher, one more
+def _refuse_threads_after(monkeypatch: pytest.MonkeyPatch, pool: str, allowed: int) -> None:
+    """The system starts ``allowed`` more threads of the pool named ``pool``, then refuses."""
+    left = [allowed]
     start = threading.Thread.start
 
     def refusing(thread: threading.Thread) -> None:
-        if thread.name.startswith("t_"):
-            if allowed[0] <= 0:
+        if thread.name.startswith(f"{pool}_"):
+            if left[0] <= 0:
                 raise RuntimeError("can't start new thread")
-            allowed[0] -= 1
+            left[0] -= 1
         start(thread)
 
     monkeypatch.setattr(threading.Thread, "start", refusing)
+
+
+def test_when_the_system_refuses_more_threads_the_started_ones_run_every_job(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    _refuse_threads_after(monkeypatch, "t", 4)  # two eager threads, the watcher, one more
     pool = _Workers(16, "t")
     gate = threading.Event()
     done = threading.Semaphore(0)
@@ -243,17 +248,7 @@ def test_no_job_is_lost_to_a_thread_that_ends_as_it_is_submitted(
 def test_when_the_system_refuses_the_second_thread_or_the_watcher_the_first_runs_every_job(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, allowed: int
 ):
-    left = [allowed]
-    start = threading.Thread.start
-
-    def refusing(thread: threading.Thread) -> None:
-        if thread.name.startswith("few_"):
-            if left[0] <= 0:
-                raise RuntimeError("can't start new thread")
-            left[0] -= 1
-        start(thread)
-
-    monkeypatch.setattr(threading.Thread, "start", refusing)
+    _refuse_threads_after(monkeypatch, "few", allowed)
     pool = _Workers(16, "few")
     done = threading.Semaphore(0)
 

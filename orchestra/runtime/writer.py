@@ -266,19 +266,13 @@ class _Batch:
                     count, total = self.updates, self.size
                     continue
                 op_id = update.id
-                chars = len(op_id)
-                text = update.payload
-                if text is not None:
-                    chars += len(text)
-                text = update.parent_id
-                if text is not None:
-                    chars += len(text)
-                text = update.name
-                if text is not None:
-                    chars += len(text)
-                text = update.sub_type
-                if text is not None:
-                    chars += len(text)
+                chars = (
+                    len(op_id)
+                    + len(update.payload or "")
+                    + len(update.parent_id or "")
+                    + len(update.name or "")
+                    + len(update.sub_type or "")
+                )
                 size = _FIXED_BYTES + 12 * chars
                 action = update.action
                 if count:

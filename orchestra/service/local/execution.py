@@ -187,21 +187,10 @@ class Execution:
         For a START (``started``) or SUCCEED of a STEP or CONTEXT without an error: what
         the two calls do, in one (a Map's calls apply hundreds of these).
         """
-        op_id = op.id
-        operations = self.operations
-        if op_id not in operations and op.parent_id is not None:
-            siblings = self.children.get(op.parent_id)
-            if siblings is None:
-                self.children[op.parent_id] = [op_id]
-            else:
-                siblings.append(op_id)
-        operations[op_id] = op
-        self.dirty[op_id] = None
-        self.unsaved_ops[op_id] = None
-        self.revision += 1
+        self.store(op)
         if started:
             self._pending_updates.append(_STARTED_EVENT)
-            self._pending_ops.append(op_id)
+            self._pending_ops.append(op.id)
         else:
             self._pending_updates.append(_SUCCEEDED_EVENT)
             self._pending_ops.append(op)

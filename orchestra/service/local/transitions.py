@@ -60,7 +60,12 @@ def new_operation(
     update: OperationUpdate, now: datetime, *, step_details: StepDetails | None = None
 ) -> Operation:
     """The operation a START of an unknown id creates: STARTED now, named as the update."""
-    return Operation(  # by position, in the order _REPLACE_ORDER pins (a hot path)
+    return _started(update, now, step_details)
+
+
+def _started(update: OperationUpdate, now: datetime, step_details: StepDetails | None) -> Operation:
+    """:func:`new_operation`, by position (a hot path)."""
+    return Operation(  # by position, in the order _REPLACE_ORDER pins
         update.id,
         update.type,
         _STARTED,
@@ -86,21 +91,8 @@ def apply_update(ex: Execution, update: OperationUpdate, now: datetime) -> None:
     stored = ex.operations.get(update.id)
     if stored is None:
         if action is _START and (kind is _STEP or kind is _CONTEXT):
-            # the commonest updates of all, built in one go (what _transition would make:
-            # new_operation's, by position)
-            op = Operation(
-                update.id,
-                kind,
-                _STARTED,
-                now,
-                None,
-                update.parent_id,
-                update.name,
-                update.sub_type,
-                None,
-                None,
-                _FIRST_ATTEMPT if kind is _STEP else None,
-            )
+            # the commonest updates of all, built in one go (what _transition would make)
+            op = _started(update, now, _FIRST_ATTEMPT if kind is _STEP else None)
         else:
             op = _transition(ex, new_operation(update, now), update, now)
     elif stored.type is _STEP:
@@ -128,64 +120,14 @@ def apply_plain(ex: Execution, updates: Sequence[OperationUpdate], now: datetime
         started = update.action is _START
         stored = operations.get(update.id)
         if stored is None:
-            if not started:  # a SUCCEED of an unknown id: as the general transition has it
+            if started:
+                op = _started(update, now, _FIRST_ATTEMPT if kind is _STEP else None)
+            else:  # a SUCCEED of an unknown id: as the general transition has it
                 op = _transition(ex, new_operation(update, now), update, now)
-                record(op, False, now)
-                continue
-            op = Operation(
-                update.id,
-                kind,
-                _STARTED,
-                now,
-                None,
-                update.parent_id,
-                update.name,
-                update.sub_type,
-                None,
-                None,
-                _FIRST_ATTEMPT if kind is _STEP else None,
-            )
-        elif started or stored.type is not kind:
-            op = _transition(ex, stored, update, now)  # (a READY step starting, ...)
-        elif kind is _STEP:  # a step's SUCCEED
-            details = stored.step_details or _NO_STEP_DETAILS
-            op = Operation(
-                stored.id,
-                _STEP,
-                _SUCCEEDED,
-                stored.start_timestamp,
-                now,
-                stored.parent_id,
-                stored.name,
-                stored.sub_type,
-                stored.execution_details,
-                stored.context_details,
-                StepDetails((details.attempt or 0) + 1, None, update.payload, None),
-                stored.wait_details,
-                stored.callback_details,
-                stored.chained_invoke_details,
-            )
-        else:  # a context's SUCCEED
-            options = update.context_options
-            replay = bool(options and options.replay_children)
-            if not replay:
-                ex.hide_children(stored.id)
-            op = Operation(
-                stored.id,
-                _CONTEXT,
-                _SUCCEEDED,
-                stored.start_timestamp,
-                now,
-                stored.parent_id,
-                stored.name,
-                stored.sub_type,
-                stored.execution_details,
-                ContextDetails(replay, update.payload),
-                stored.step_details,
-                stored.wait_details,
-                stored.callback_details,
-                stored.chained_invoke_details,
-            )
+        elif stored.type is _STEP:
+            op = _step_transition(ex, stored, update, now)
+        else:
+            op = _transition(ex, stored, update, now)
         record(op, started, now)
 
 
