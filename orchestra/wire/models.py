@@ -465,7 +465,7 @@ def _fast_init(cls: type) -> Callable[..., None]:
 
 #: attrs' own ``__init__`` of the classes given a faster one (the tests compare the two).
 ATTRS_INITS: dict[type, Callable[..., None]] = {}
-for _cls in (OperationUpdate, Operation):
+for _cls in (OperationUpdate, Operation, StepDetails, ContextDetails):
     ATTRS_INITS[_cls] = _cls.__dict__["__init__"]
     setattr(_cls, "__init__", _fast_init(_cls))  # noqa: B010  # (mypy: a method, by design)
 del _cls
