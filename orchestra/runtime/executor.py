@@ -84,11 +84,13 @@ class _Workers:
     dozens of threads that would only take turns holding the GIL. A thread idle for
     :data:`IDLE_EXIT_SECONDS` ends, and so does the watcher.
 
-    Which jobs a waiting thread will take is counted exactly, under the pool's lock: a
-    submission compares the jobs queued with the threads waiting for one, and a thread
-    ends only when, under that lock, no job is queued (a submission after that sees one
-    thread fewer). Whatever thread a job ends up on, no job waits for a thread that is
-    not coming.
+    Waiting threads are counted exactly: a thread holds one token (in a deque: no lock per
+    job) while it waits for a job, and a submission starts a thread, or has the watcher
+    look, only when more jobs are queued than there are tokens; a thread that took a job
+    while more wait than tokens asks the same. An idle thread ends under the pool's lock,
+    leaving the count before it looks at the queue: either it sees a job submitted
+    meanwhile and stays, or that submission sees it gone. No job waits for a thread that
+    is not coming.
 
     Example:
         >>> done = threading.Event()

@@ -271,8 +271,7 @@ class _Invocation:
         self._post(WriterFailed(error))
 
     def _report(self, op_id: str, value: Any, error: BaseException | None) -> None:
-        if self.alive:  # (what _post does: one call less per step of a Map)
-            self.inbox.put(StepFinished(op_id, value, error))
+        self._post(StepFinished(op_id, value, error))
 
     def _keep(self, op_id: str, value: Any, error: BaseException | None) -> None:
         """Report a step run by :meth:`StepExecutor.run_here`.

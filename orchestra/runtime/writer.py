@@ -111,7 +111,6 @@ OnError = Callable[[BaseException], None]
 
 _LOG = logging.getLogger("orchestra.checkpoint")
 _SHARED_START = frozenset({OperationType.STEP, OperationType.CONTEXT})
-_START = OperationAction.START
 _EXECUTION = OperationType.EXECUTION
 
 
@@ -282,10 +281,8 @@ class _Batch:
                         self.cut_for_size = True
                         return
                     previous = last_action.get(op_id)
-                    if previous is not None and not (
-                        previous is _START and action is not _START and update.type in _SHARED_START
-                    ):
-                        return  # (what _may_follow says)
+                    if previous is not None and not _may_follow(previous, update):
+                        return
                 items.append(item)
                 count += 1
                 total += size
