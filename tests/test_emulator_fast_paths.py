@@ -16,7 +16,7 @@ from unittest import mock
 
 import attrs
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestra import Child, Map, Step, Wait
@@ -302,74 +302,6 @@ def test_apply_update_is_the_general_transition(case):
     )
     assert event is not None
     assert fast.events == [attrs.evolve(event, event_id=1)]
-
-
-#: A small tree: two contexts (c2 inside c1) and steps in each.
-_PLAIN_TREE = {"c1": (T.CONTEXT, None), "c2": (T.CONTEXT, "c1"), "s1": (T.STEP, "c1"),
-               "s2": (T.STEP, "c2"), "s3": (T.STEP, "c1")}  # fmt: skip
-
-
-@st.composite
-def plain_batches(draw: Any) -> tuple[dict[str, Operation], list[OperationUpdate]]:
-    """Operations of a small tree, some already stored, and a batch of plain updates."""
-    ops: dict[str, Operation] = {}
-    for op_id, (kind, parent) in _PLAIN_TREE.items():
-        if draw(st.booleans()):
-            ops[op_id] = Operation(
-                id=op_id,
-                type=kind,
-                status=draw(st.sampled_from([S.STARTED, S.READY, S.SUCCEEDED])),
-                start_timestamp=NOW,
-                parent_id=parent,
-                name=op_id,
-                sub_type="Step" if kind is T.STEP else "Map",
-                context_details=draw(st.sampled_from([None, ContextDetails(result="r")]))
-                if kind is T.CONTEXT
-                else None,
-                step_details=draw(st.sampled_from([None, StepDetails(attempt=2, result="r")]))
-                if kind is T.STEP
-                else None,
-            )
-    batch = []
-    for op_id in draw(st.lists(st.sampled_from(list(_PLAIN_TREE)), min_size=1, max_size=8)):
-        kind, parent = _PLAIN_TREE[op_id]
-        batch.append(
-            OperationUpdate(
-                id=op_id,
-                type=kind,
-                action=draw(st.sampled_from([A.START, A.SUCCEED])),
-                parent_id=draw(st.sampled_from([None, parent])),
-                name=draw(st.sampled_from([None, op_id])),
-                payload=draw(st.sampled_from([None, "1", '"two"'])),
-                context_options=draw(
-                    st.sampled_from([None, ContextOptions(True), ContextOptions(False)])
-                )
-                if kind is T.CONTEXT
-                else None,
-            )
-        )
-    return ops, batch
-
-
-@settings(max_examples=500, deadline=None)
-@given(plain_batches())
-def test_a_plain_batch_applied_in_one_loop_is_the_batch_applied_update_by_update(case):
-    ops, batch = case
-    try:
-        plain = rules.check_batch(ops, batch)
-    except ServiceError:
-        return
-    assume(plain)
-    fast, general = execution_with(ops), execution_with(ops)
-    transitions.apply_plain(fast, batch, NOW)
-    for update in batch:
-        transitions.apply_update(general, update, NOW)
-    assert fast.operations == general.operations
-    assert list(fast.dirty) == list(general.dirty)  # (the answer lists them in this order)
-    assert fast.children == general.children and fast.hidden == general.hidden
-    assert fast.unsaved_ops == general.unsaved_ops and fast.revision == general.revision
-    assert fast.timers == general.timers
-    assert fast.events == general.events
 
 
 # --- history ---------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ from orchestra.service.local.invokes import ACCOUNT, REGION, Invokes, Target, ch
 from orchestra.service.local.lifecycle import close_execution, judge_output, open_execution
 from orchestra.service.local.rules import check_batch
 from orchestra.service.local.store import ExecutionSummary, MemoryStore, Store, Transaction
-from orchestra.service.local.transitions import apply_plain, apply_update, fire_due
+from orchestra.service.local.transitions import apply_update, fire_due
 from orchestra.wire.converter import to_wire
 from orchestra.wire.models import (
     CheckpointResponse,
@@ -691,16 +691,13 @@ class LocalService:
     ) -> CheckpointResponse | None:
         """Apply an accepted call's ``updates``; ``None`` when a crash is injected after it."""
         operations = ex.operations
-        plain = check_batch(operations, updates)
+        check_batch(operations, updates)
         now = self.clock.now()
-        if plain:
-            apply_plain(ex, updates, now)
-        else:
-            for update in updates:
-                if update.type is _CHAINED_INVOKE and update.action is _START:
-                    self._invokes.start(ex, update, now)
-                else:
-                    apply_update(ex, update, now)
+        for update in updates:
+            if update.type is _CHAINED_INVOKE and update.action is _START:
+                self._invokes.start(ex, update, now)
+            else:
+                apply_update(ex, update, now)
         if ex.timers:
             fire_due(ex, now)
         if crash_after:

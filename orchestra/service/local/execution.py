@@ -181,21 +181,6 @@ class Execution:
         self.unsaved_ops[op_id] = None
         self.revision += 1
 
-    def record_plain(self, op: Operation, started: bool, when: datetime) -> None:
-        """:meth:`store` ``op`` and :meth:`append_update` the plain update that made it.
-
-        For a START (``started``) or SUCCEED of a STEP or CONTEXT without an error: what
-        the two calls do, in one (a Map's calls apply hundreds of these).
-        """
-        self.store(op)
-        if started:
-            self._pending_updates.append(_STARTED_EVENT)
-            self._pending_ops.append(op.id)
-        else:
-            self._pending_updates.append(_SUCCEEDED_EVENT)
-            self._pending_ops.append(op)
-        self._pending_times.append(when)
-
     def put(self, op: Operation) -> None:
         """Save ``op`` without reporting it to the handler (the EXECUTION operation)."""
         self.operations[op.id] = op

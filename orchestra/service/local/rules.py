@@ -155,17 +155,10 @@ def _check_consistent(update: OperationUpdate, stored: Operation) -> None:
         raise _reject("Inconsistent parent operation id.")
 
 
-def check_batch(operations: Mapping[str, Operation], updates: Sequence[OperationUpdate]) -> bool:
-    """Raise the service's rejection if ``updates`` may not be applied to ``operations``.
-
-    Returns:
-        Whether every update is plain (a STEP or CONTEXT's START or SUCCEED without an
-        error): such a batch may be applied by :func:`~.transitions.apply_plain`.
-    """
-    if _plain_batch_accepted(operations, updates):
-        return True
-    _check_batch(operations, updates)
-    return False
+def check_batch(operations: Mapping[str, Operation], updates: Sequence[OperationUpdate]) -> None:
+    """Raise the service's rejection if ``updates`` may not be applied to ``operations``."""
+    if not _plain_batch_accepted(operations, updates):
+        _check_batch(operations, updates)
 
 
 def _plain_batch_accepted(

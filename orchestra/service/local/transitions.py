@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,7 +36,7 @@ from orchestra.wire.models import (
     WaitDetails,
 )
 
-__all__ = ["apply_plain", "apply_update", "fire_due", "new_operation"]
+__all__ = ["apply_update", "fire_due", "new_operation"]
 
 
 _START = OperationAction.START
@@ -104,31 +103,6 @@ def apply_update(ex: Execution, update: OperationUpdate, now: datetime) -> None:
         ex.append(completion_event(op, now))
     else:
         ex.append_update(update, op, now)
-
-
-def apply_plain(ex: Execution, updates: Sequence[OperationUpdate], now: datetime) -> None:
-    """:func:`apply_update` each of ``updates``, all plain: a batch ``rules`` found plain.
-
-    Plain updates (a STEP or CONTEXT's START or SUCCEED, with no error) are nearly every
-    update; their transitions are built here in one loop, with the same results (the
-    other cases go through the general transitions).
-    """
-    operations = ex.operations
-    record = ex.record_plain
-    for update in updates:
-        kind = update.type
-        started = update.action is _START
-        stored = operations.get(update.id)
-        if stored is None:
-            if started:
-                op = _started(update, now, _FIRST_ATTEMPT if kind is _STEP else None)
-            else:  # a SUCCEED of an unknown id: as the general transition has it
-                op = _transition(ex, new_operation(update, now), update, now)
-        elif stored.type is _STEP:
-            op = _step_transition(ex, stored, update, now)
-        else:
-            op = _transition(ex, stored, update, now)
-        record(op, started, now)
 
 
 def _transition(ex: Execution, op: Operation, update: OperationUpdate, now: datetime) -> Operation:
